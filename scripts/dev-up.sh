@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Starts the demo stack and waits until every service is healthy.
+#   - builds missing or outdated local images (scripts/images.sh)
+#   - writes demo/.env if it is missing (scripts/dev-env.sh)
+#   - docker-compose up -d, then one progress line per change until healthy
+# On timeout it prints `docker-compose ps` and the logs of the services that
+# are not healthy, and exits 1.
+#
+# Env: DEV_UP_TIMEOUT (seconds, default 180), SKIP_IMAGES=1 to skip the image
+# check, TUNER_ENV_FILE to use another env file (and so another project).
+set -euo pipefail
+
+# shellcheck source=scripts/lib/demo.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/demo.sh"
+
+timeout=${DEV_UP_TIMEOUT:-180}
+[[ "$timeout" =~ ^[0-9]+$ ]] || die "DEV_UP_TIMEOUT must be whole seconds, got '$timeout'"
+
+require_tools
+if [ ! -f "$ENV_FILE" ]; then
+  "$ROOT/scripts/dev-env.sh" --env-file "$ENV_FILE"
+fi
+if [ "${SKIP_IMAGES:-0}" != 1 ]; then
+  "$ROOT/scripts/images.sh"
+fi
+project=$(project_name)
+
+# A port taken by something other than this project would make docker-proxy
+# fail half-way through `up`; say which one and how to fix it instead.
+for key in PG_PORT PROM_PORT GRAFANA_PORT; do
+  port=$(env_value "$key")
+  [[ "$port" =~ ^[0-9]+$ ]] || die "$key in $ENV_FILE is '$port', not a port number"
+  if ss -Htln "sport = :$port" 2>/dev/null | grep -q . &&
+    ! docker ps --filter "label=com.docker.compose.project=$project" --format '{{.Ports}}' | grep -q ":$port->"; then
+    die "port $port ($key in $ENV_FILE) is already in use by another process; free it, or delete $ENV_FILE to pick new ports"
+  fi
+done
+
+echo "dev-up: starting project $project ($ENV_FILE)"
+started=$SECONDS
+if ! dc up -d --no-build --remove-orphans; then
+  dc ps >&2 || true
+  die "docker-compose up failed (see above)"
+fi
+
+mapfile -t services < <(dc config --services)
+
+# `docker swarm init/leave` on this engine disconnects running containers from
+# their networks (ports unpublished, names unresolvable) while compose still
+# calls them up-to-date. Recreate any container left without a network.
+detached=()
+for svc in "${services[@]}"; do
+  id=$(dc ps -q "$svc" 2>/dev/null | head -n 1)
+  [ -n "$id" ] || continue
+  nets=$(docker inspect -f '{{len .NetworkSettings.Networks}}' "$id" 2>/dev/null || echo 1)
+  [ "$nets" = 0 ] && detached+=("$svc")
+done
+if [ ${#detached[@]} -gt 0 ]; then
+  echo "dev-up: ${detached[*]} lost their network (docker swarm init/leave?); recreating"
+  dc up -d --no-build --force-recreate "${detached[@]}" || die "could not recreate ${detached[*]}"
+fi
+last=""
+last_print=0
+while :; do
+  states=()
+  ready=1
+  failed=()
+  for svc in "${services[@]}"; do
+    id=$(dc ps -q "$svc" 2>/dev/null | head -n 1)
+    if [ -z "$id" ]; then
+      state=missing
+    else
+      state=$(docker inspect -f '{{.State.Status}}{{if .State.Health}}/{{.State.Health.Status}}{{end}}' "$id" 2>/dev/null || echo gone)
+    fi
+    case "$state" in
+      running/healthy) label=healthy ;;
+      running) label=running ;; # no healthcheck: running is as good as it gets
+      running/starting) label=starting; ready=0 ;;
+      running/unhealthy) label=unhealthy; ready=0 ;;
+      exited* | dead* | gone | missing) label=${state%%/*}; ready=0; failed+=("$svc") ;;
+      *) label=${state%%/*}; ready=0 ;;
+    esac
+    states+=("$svc $label")
+  done
+  elapsed=$((SECONDS - started))
+  line=$(printf '%s, ' "${states[@]}")
+  line=${line%, }
+  # One line when something changes, else a heartbeat every 10 s.
+  if [ "$line" != "$last" ] || [ $((elapsed - last_print)) -ge 10 ]; then
+    echo "waiting: $line (${elapsed}s)"
+    last=$line
+    last_print=$elapsed
+  fi
+  if [ "$ready" = 1 ]; then
+    echo "dev-up: all ${#services[@]} services healthy in ${elapsed}s"
+    echo "dev-up: PostgreSQL 127.0.0.1:$(env_value PG_PORT), Prometheus http://127.0.0.1:$(env_value PROM_PORT), grafana http://127.0.0.1:$(env_value GRAFANA_PORT)"
+    exit 0
+  fi
+  if [ ${#failed[@]} -gt 0 ] || [ "$elapsed" -ge "$timeout" ]; then
+    if [ ${#failed[@]} -gt 0 ]; then
+      echo "dev-up: service(s) stopped: ${failed[*]}" >&2
+    else
+      echo "dev-up: not healthy after ${timeout}s (DEV_UP_TIMEOUT)" >&2
+    fi
+    dc ps >&2 || true
+    for s in "${states[@]}"; do
+      svc=${s%% *}
+      [ "${s#* }" = healthy ] && continue
+      echo "---- logs of $svc (last 40 lines) ----" >&2
+      dc logs --no-color --tail 40 "$svc" >&2 || true
+    done
+    die "the demo stack did not become healthy; fix the service above, then rerun make dev-up"
+  fi
+  sleep 1
+done

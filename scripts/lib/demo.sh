@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shared by dev-up.sh and dev-down.sh: locations, the env file and a
+# docker-compose wrapper bound to the demo project. Source it; do not run it.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DEMO_DIR="$ROOT/demo"
+# TUNER_ENV_FILE lets tests and second stacks use their own ports and project.
+ENV_FILE=${TUNER_ENV_FILE:-$DEMO_DIR/.env}
+
+die() { echo "${0##*/}: $*" >&2; exit 1; }
+
+# Value of KEY in the env file (last assignment wins, as in compose).
+env_value() {
+  local key=$1
+  sed -n "s/^[[:space:]]*$key=//p" "$ENV_FILE" | tail -n 1 | sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'$/\1/"
+}
+
+project_name() {
+  local name=""
+  [ -f "$ENV_FILE" ] && name=$(env_value COMPOSE_PROJECT_NAME)
+  # docker-compose 1.29 lowercases project names itself; do the same so
+  # label filters match.
+  echo "${name:-tuner-demo}" | tr '[:upper:]' '[:lower:]'
+}
+
+# docker-compose for the demo project, from the demo directory so that
+# docker-compose.override.yml (written by tuner) is merged automatically.
+dc() {
+  (cd "$DEMO_DIR" && docker-compose --env-file "$ENV_FILE" -p "$(project_name)" "$@")
+}
+
+require_tools() {
+  command -v docker >/dev/null || die "docker CLI not found; run scripts/setup.sh"
+  command -v docker-compose >/dev/null || die "docker-compose not found; run scripts/setup.sh"
+  docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+    die "the Docker daemon does not answer; run scripts/setup.sh (it starts dockerd)"
+}

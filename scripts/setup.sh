@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what tuner's tests and demo need, idempotently, from Debian's apt.
+# Services are never started by package scripts (policy-rc.d), and no host
+# PostgreSQL cluster is created: tests start their own servers.
+set -euo pipefail
+
+need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
+SUDO=$(need_sudo)
+
+packages=(
+  postgresql-15 postgresql-client-15 curl
+  prometheus prometheus-postgres-exporter prometheus-node-exporter
+  busybox-static docker-compose haproxy socat ca-certificates curl iproute2 shellcheck
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+docker_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+if ! docker_answers && ! command -v dockerd >/dev/null 2>&1; then
+  missing+=(docker.io)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  # No host cluster: the demo runs Postgres in a container and tests start their own.
+  $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/no-main-cluster.conf >/dev/null
+  # Package scripts must not start prometheus, exporters or haproxy on shared ports.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=0; [ -e "$policy" ] && had_policy=1
+  if [ $had_policy -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ $had_policy -eq 0 ]; then $SUDO rm -f "$policy"; fi
+  # Debian's packages may still have started daemons through their init scripts; stop those
+  # that are ours to stop so they never squat on the ports our tests and demo use.
+  for svc in prometheus prometheus-postgres-exporter prometheus-node-exporter haproxy; do
+    $SUDO pkill -x "$svc" 2>/dev/null || true
+  done
+else
+  echo "setup: all packages present"
+fi
+
+if ! docker_answers; then
+  echo "setup: starting dockerd"
+  $SUDO sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker_answers && break; sleep 1; done
+  docker_answers || { echo "setup: dockerd did not answer within 60s; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+
+echo "setup: docker $(docker version --format '{{.Server.Version}}')"
+
+# The demo stack's images are built from the packages installed above.
+if [ "${SETUP_SKIP_IMAGES:-0}" != 1 ]; then
+  "$(dirname "${BASH_SOURCE[0]}")/images.sh"
+fi

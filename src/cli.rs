@@ -1,0 +1,168 @@
+//! Command-line types. No logic lives here: `commands/` turns these into plans.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tuner",
+    version,
+    about = "Keeps a service stack inside its performance SLA"
+)]
+pub struct Cli {
+    /// Config file [default: config/tuner.yaml]
+    #[arg(long, global = true, env = "TUNER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// SLA profile to judge against, instead of the config's `profile`
+    #[arg(long, global = true, env = "TUNER_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Output format for results on stdout
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// More log detail on stderr (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+// Parsed once per run; boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Capture every metric over its window into baseline.yaml
+    Baseline(BaselineArgs),
+    /// Show each metric against its baseline and objective (exit 3 if violated)
+    Status(StatusArgs),
+    /// Closed-loop tuning: apply the cheapest lever, observe, keep or roll back
+    Tune(TuneArgs),
+    /// Undo kept tuning changes
+    Rollback(RollbackArgs),
+    /// Re-size a service with a zero-downtime blue-green swap
+    Deploy(DeployArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Print what would be written; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to write the baseline [default: baseline.yaml beside the project root]
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Check Prometheus, every scrape target, Postgres and Docker instead
+    #[arg(long)]
+    pub health: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Stop after this many cycles even if the SLA is still violated
+    #[arg(long, default_value_t = 5)]
+    pub max_cycles: u32,
+    /// How long to observe after each change (e.g. 15m, 90s)
+    #[arg(long, value_name = "DURATION")]
+    pub observe: Option<String>,
+    /// How long to wait after a change before observing (e.g. 1m)
+    #[arg(long, value_name = "DURATION")]
+    pub settle: Option<String>,
+    /// Print the plan for the first cycle; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Roll back to just before this change id
+    #[arg(long, value_name = "CHANGE_ID", conflicts_with = "all")]
+    pub to: Option<String>,
+    /// Undo every kept change, back to the pre-tuning state
+    #[arg(long)]
+    pub all: bool,
+    /// Print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct DeployArgs {
+    #[command(subcommand)]
+    pub action: Option<DeployAction>,
+    /// Compose service name or container name
+    #[arg(required = true)]
+    pub service: Option<String>,
+    /// New CPU limit in cores (0.1-16.0), e.g. 1.5
+    #[arg(required = true)]
+    pub cpus: Option<String>,
+    /// New memory limit (64M-32G), e.g. 768M, 1.5G, 512m
+    #[arg(required = true)]
+    pub memory: Option<String>,
+    #[command(flatten)]
+    pub options: DeployOptions,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeployOptions {
+    /// Print the whole plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up on green becoming healthy after this long
+    #[arg(long, default_value = "120s", value_name = "DURATION")]
+    pub health_timeout: String,
+    /// Time between health probes
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub health_interval: String,
+    /// Longest wait for blue's in-flight requests to finish
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub drain: String,
+    /// blue-green (new container, zero downtime) or in-place (live update, no restart)
+    #[arg(long, value_enum, default_value_t = Strategy::BlueGreen)]
+    pub strategy: Strategy,
+    /// Compose project the service belongs to, when several are running
+    #[arg(long)]
+    pub project: Option<String>,
+    /// HTTP health path for a green without a Docker healthcheck (else the `tuner.health.path` label)
+    #[arg(long, value_name = "PATH", requires = "health_port")]
+    pub health_path: Option<String>,
+    /// Container port for --health-path (else the `tuner.health.port` label)
+    #[arg(long, value_name = "PORT", requires = "health_path")]
+    pub health_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    BlueGreen,
+    InPlace,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployAction {
+    /// Live containers, limits, health and the last deploys of a service
+    Status {
+        service: String,
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Return a service to its previous limits through the same blue-green path
+    Rollback {
+        service: String,
+        #[command(flatten)]
+        options: DeployOptions,
+    },
+}

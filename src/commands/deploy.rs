@@ -1,0 +1,433 @@
+//! `tuner deploy SERVICE CPU MEM`, `tuner deploy status SERVICE`,
+//! `tuner deploy rollback SERVICE`: wires config, Docker, router and journal,
+//! then calls the deploy core and prints its results.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::cli::{
+    Cli, DeployAction, DeployArgs, DeployOptions, OutputFormat, Strategy as CliStrategy,
+};
+use crate::config::deploy::DeployConfig;
+use crate::config::units::{format_duration, parse_duration};
+use crate::deploy::plan::{Plan, Timings};
+use crate::deploy::prepare::{self, Request, Strategy};
+use crate::deploy::record::{Kind, ServiceJournal};
+use crate::deploy::recover::{recover_open, Recovered};
+use crate::deploy::router::Router;
+use crate::deploy::status::StatusReport;
+use crate::deploy::swap::{Report, Swap};
+use crate::deploy::{inplace, metrics, routing, DeployError, Target};
+use crate::docker::{DockerClient, ServiceQuery};
+use crate::exit::{UsageError, OK};
+use crate::journal::JournalError;
+
+/// Everything a deploy subcommand needs, built once.
+struct Context_ {
+    output: OutputFormat,
+    deploy: DeployConfig,
+    state_dir: PathBuf,
+    metrics_dir: Option<PathBuf>,
+    docker: DockerClient,
+    router: Box<dyn Router>,
+}
+
+pub async fn run(cli: &Cli, args: &DeployArgs) -> anyhow::Result<u8> {
+    match &args.action {
+        Some(DeployAction::Status { service, project }) => {
+            status(cli, service, project.clone()).await
+        }
+        Some(DeployAction::Rollback { service, options }) => rollback(cli, service, options).await,
+        None => {
+            let (Some(service), Some(cpus), Some(memory)) =
+                (&args.service, &args.cpus, &args.memory)
+            else {
+                return Err(UsageError(
+                    "usage: tuner deploy SERVICE CPU MEMORY (e.g. tuner deploy grafana 1.5 768M)"
+                        .into(),
+                )
+                .into());
+            };
+            let target = Target::parse(cpus, memory).map_err(usage)?;
+            let timings = timings(&args.options)?;
+            let cx = context(cli).await?;
+            let req = request(
+                Kind::Deploy,
+                service,
+                target,
+                None,
+                &args.options,
+                timings,
+                &cx,
+            );
+            deploy(&cx, service, req, args.options.dry_run).await
+        }
+    }
+}
+
+fn usage(e: DeployError) -> anyhow::Error {
+    if e.is_usage() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
+fn timings(o: &DeployOptions) -> anyhow::Result<Timings> {
+    let parse = |flag: &str, v: &str| {
+        parse_duration(v).map_err(|e| anyhow::Error::new(UsageError(format!("--{flag}: {e}"))))
+    };
+    Ok(Timings {
+        health_timeout: parse("health-timeout", &o.health_timeout)?,
+        health_interval: parse("health-interval", &o.health_interval)?,
+        drain: parse("drain", &o.drain)?,
+    })
+}
+
+async fn context(cli: &Cli) -> anyhow::Result<Context_> {
+    let config = crate::config::load(cli.config.as_deref())?;
+    let deploy = config.deploy.clone().unwrap_or_default();
+    let metrics_dir = deploy.metrics_textfile_dir.as_ref().map(|d| {
+        if d.is_relative() {
+            config.base_dir().join(d)
+        } else {
+            d.clone()
+        }
+    });
+    let docker = DockerClient::connect(config.docker.host.as_deref()).await?;
+    let router = routing::router_for(&deploy.router, &config.base_dir()).map_err(|problems| {
+        // Located like every other config problem: `file:line:col: key: ...`.
+        let text = std::fs::read_to_string(&config.source).unwrap_or_default();
+        crate::config::ConfigError::Invalid {
+            problems: problems
+                .into_iter()
+                .map(|p| {
+                    let mut keys = vec!["deploy", "router"];
+                    keys.extend(p.keys.iter().map(String::as_str));
+                    format!(
+                        "{}: deploy.router.{}",
+                        crate::config::load::locate(&config.source, &text, &keys),
+                        p.problem
+                    )
+                })
+                .collect(),
+        }
+    })?;
+    Ok(Context_ {
+        output: cli.output,
+        state_dir: config.paths.state_dir.clone(),
+        metrics_dir,
+        deploy,
+        docker,
+        router,
+    })
+}
+
+fn request(
+    kind: Kind,
+    service: &str,
+    target: Target,
+    override_text: Option<Option<String>>,
+    o: &DeployOptions,
+    timings: Timings,
+    cx: &Context_,
+) -> Request {
+    Request {
+        kind,
+        query: ServiceQuery {
+            service: service.to_string(),
+            project: o.project.clone(),
+        },
+        target,
+        override_text,
+        strategy: match o.strategy {
+            CliStrategy::BlueGreen => Strategy::BlueGreen,
+            CliStrategy::InPlace => Strategy::InPlace,
+        },
+        timings,
+        health_path: o.health_path.clone(),
+        health_port: o.health_port,
+        router_kind: routing::kind_name(&cx.deploy.router),
+        router_server: cx.deploy.router.server.clone(),
+    }
+}
+
+#[derive(Serialize)]
+struct DeployOutput<'a> {
+    dry_run: bool,
+    recovered: Option<Recovered>,
+    plan: &'a Plan,
+    result: Option<Report>,
+}
+
+async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> anyhow::Result<u8> {
+    let journal = ServiceJournal::new(&cx.state_dir, service);
+    if dry_run {
+        let mut plan = prepare::build(&cx.docker, &req, &cx.deploy, cx.router.as_ref())
+            .await
+            .map_err(usage)?;
+        if let Some(open) = journal.open()? {
+            plan.notes.insert(
+                0,
+                format!(
+                    "the interrupted deploy {} (last phase {:?}) will be recovered first",
+                    open.record.id, open.last_phase
+                ),
+            );
+        }
+        print(
+            cx,
+            &DeployOutput {
+                dry_run: true,
+                recovered: None,
+                plan: &plan,
+                result: None,
+            },
+            || format!("{}\nDry run: nothing was changed.", plan.render()),
+        )?;
+        return Ok(OK);
+    }
+    let _lock = journal
+        .lock()
+        .with_context(|| format!("another deploy of {service} is running"))?;
+    let recovered = recover_open(
+        &cx.docker,
+        cx.router.as_ref(),
+        &journal,
+        req.timings.health_timeout,
+    )
+    .await?;
+    if let Some(r) = &recovered {
+        eprintln!("{r}");
+    }
+    let plan = prepare::build(&cx.docker, &req, &cx.deploy, cx.router.as_ref())
+        .await
+        .map_err(usage)?;
+    if plan.old.same_size(&plan.new) {
+        print(
+            cx,
+            &DeployOutput {
+                dry_run: false,
+                recovered,
+                plan: &plan,
+                result: None,
+            },
+            || {
+                format!(
+                    "{} already has {}: nothing to do.",
+                    plan.blue_name,
+                    plan.new.describe()
+                )
+            },
+        )?;
+        return Ok(OK);
+    }
+    if cx.output == OutputFormat::Table {
+        emit(&plan.render())?;
+    }
+    let work = async {
+        match req.strategy {
+            Strategy::BlueGreen => {
+                Swap {
+                    docker: &cx.docker,
+                    router: cx.router.as_ref(),
+                    journal: &journal,
+                    timings: req.timings,
+                }
+                .run(&plan)
+                .await
+            }
+            Strategy::InPlace => inplace::run(&cx.docker, &journal, &plan).await,
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => {
+            write_metrics(cx);
+            return interrupted(cx, &journal, req.timings.health_timeout).await;
+        }
+    };
+    write_metrics(cx);
+    let report = result.map_err(usage)?;
+    let out = DeployOutput {
+        dry_run: false,
+        recovered,
+        plan: &plan,
+        result: Some(report.clone()),
+    };
+    print(cx, &out, || {
+        let mut text = format!(
+            "{} {}: {} (was {}), read back from {} ({}) in {:.1}s",
+            if req.kind == Kind::Rollback {
+                "Rolled back"
+            } else {
+                "Deployed"
+            },
+            report.service,
+            report.read_back.describe(),
+            report.old.describe(),
+            report.container,
+            crate::docker::find::short_id(&report.container_id),
+            report.seconds
+        );
+        if !report.phases.is_empty() {
+            let phases: Vec<String> = report
+                .phases
+                .iter()
+                .map(|p| format!("{} {:.2}s", p.phase, p.seconds))
+                .collect();
+            text.push_str(&format!(
+                "\nPhases: {}; swap without drain {:.2}s",
+                phases.join(", "),
+                report.swap_seconds_without_drain
+            ));
+        }
+        if let Some(line) = &report.router_config_hint {
+            text.push_str(&format!("\nRouter: runtime changes vanish when HAProxy reloads; in haproxy.cfg, replace blue's `server` line with: {line} check"));
+        }
+        text
+    })?;
+    Ok(OK)
+}
+
+/// First Ctrl-C: stop the swap where it is and let recovery finish or undo
+/// it, exactly as after a crash; a second Ctrl-C aborts at once.
+async fn interrupted(
+    cx: &Context_,
+    journal: &ServiceJournal,
+    health_timeout: Duration,
+) -> anyhow::Result<u8> {
+    eprintln!("interrupted: finishing or undoing the swap so one healthy container serves (Ctrl-C again to abort)");
+    let recovered = tokio::select! {
+        r = recover_open(&cx.docker, cx.router.as_ref(), journal, health_timeout) => r?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
+    };
+    write_metrics(cx);
+    match recovered {
+        Some(r) => anyhow::bail!("interrupted by Ctrl-C; {r}"),
+        None => anyhow::bail!("interrupted by Ctrl-C; nothing was left to finish or undo"),
+    }
+}
+
+fn print<T: Serialize>(
+    cx: &Context_,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    match cx.output {
+        OutputFormat::Json => emit(&serde_json::to_string_pretty(value)?),
+        OutputFormat::Table => emit(&human()),
+    }
+}
+
+/// Writes a result to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Metrics are a side output: a failure to write them is logged, not fatal.
+fn write_metrics(cx: &Context_) {
+    if let Some(dir) = &cx.metrics_dir {
+        if let Err(e) = metrics::write(dir, &cx.state_dir) {
+            tracing::warn!("cannot write deploy metrics to {}: {e}", dir.display());
+        }
+    }
+}
+
+async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Result<u8> {
+    let cx = context(cli).await?;
+    let journal = ServiceJournal::new(&cx.state_dir, service);
+    let mut in_progress = None;
+    let recovered = match journal.lock() {
+        Ok(_lock) => {
+            let r = recover_open(
+                &cx.docker,
+                cx.router.as_ref(),
+                &journal,
+                Duration::from_secs(120),
+            )
+            .await?;
+            if r.is_some() {
+                write_metrics(&cx);
+            }
+            r
+        }
+        // A deploy is running: show the live state, recover nothing.
+        Err(JournalError::Locked { pid, .. }) => {
+            in_progress = Some(pid);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let query = ServiceQuery {
+        service: service.to_string(),
+        project,
+    };
+    let found = cx
+        .docker
+        .find_service(&query)
+        .await
+        .map_err(|e| usage(e.into()))?;
+    let mut containers = Vec::new();
+    for f in &found {
+        containers.push(cx.docker.live(&f.id).await?);
+    }
+    let mut deploys = journal.history()?;
+    let keep = deploys.len().saturating_sub(10);
+    deploys.drain(..keep);
+    deploys.reverse();
+    let report = StatusReport {
+        service: service.to_string(),
+        in_progress,
+        recovered,
+        containers,
+        deploys,
+    };
+    print(&cx, &report, || report.render())?;
+    Ok(OK)
+}
+
+async fn rollback(cli: &Cli, service: &str, options: &DeployOptions) -> anyhow::Result<u8> {
+    let timings = timings(options)?;
+    let cx = context(cli).await?;
+    let journal = ServiceJournal::new(&cx.state_dir, service);
+    let history = journal.history()?;
+    let Some(last) = history
+        .iter()
+        .rev()
+        .find(|h| h.outcome.is_some_and(|o| o.kept_new_limits()))
+    else {
+        return Err(usage(DeployError::NothingToRollBack {
+            service: service.to_string(),
+            journal: journal.path().display().to_string(),
+        }));
+    };
+    let target = Target {
+        cpus: last.record.old.cpus,
+        memory: last.record.old.memory,
+    };
+    tracing::info!(
+        "rolling {service} back to {} (before deploy {}, {})",
+        last.record.old.describe(),
+        last.record.id,
+        format_duration(Duration::ZERO)
+    );
+    let req = request(
+        Kind::Rollback,
+        service,
+        target,
+        Some(last.record.override_before.clone()),
+        options,
+        timings,
+        &cx,
+    );
+    deploy(&cx, service, req, options.dry_run).await
+}

@@ -1,0 +1,200 @@
+//! `tuner status --health`: one line per dependency, ✓ or ✗ with the reason,
+//! in the spirit of `vector validate`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::context;
+use crate::cli::{Cli, OutputFormat};
+use crate::config::{redact_dsn, Config};
+use crate::exit;
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub component: String,
+    pub endpoint: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
+    let config = context::load_config(cli)?;
+    let checks = check_all(&config).await;
+    match cli.output {
+        OutputFormat::Json => crate::output::print_json(&checks)?,
+        OutputFormat::Table => {
+            for c in &checks {
+                let mark = if c.ok { "✓" } else { "✗" };
+                println!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail);
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        eprintln!("{failed} of {} checks failed", checks.len());
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::OK)
+}
+
+pub async fn check_all(config: &Config) -> Vec<Check> {
+    let (mut prometheus, postgres, docker) = tokio::join!(
+        check_prometheus(config),
+        check_postgres(config),
+        check_docker(config)
+    );
+    prometheus.push(postgres);
+    prometheus.push(docker);
+    prometheus
+}
+
+async fn check_prometheus(config: &Config) -> Vec<Check> {
+    let url = config.prometheus.url.clone();
+    let client = match context::prometheus(config) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Check {
+                component: "prometheus".into(),
+                endpoint: url,
+                ok: false,
+                detail: format!("{e:#}"),
+            }]
+        }
+    };
+    if let Err(e) = client.ready().await {
+        return vec![Check {
+            component: "prometheus".into(),
+            endpoint: url,
+            ok: false,
+            detail: e.to_string(),
+        }];
+    }
+    let mut checks = vec![Check {
+        component: "prometheus".into(),
+        endpoint: url.clone(),
+        ok: true,
+        detail: "ready".into(),
+    }];
+    match client.targets().await {
+        Ok(targets) if targets.is_empty() => checks.push(Check {
+            component: "scrape targets".into(),
+            endpoint: url,
+            ok: false,
+            detail: "Prometheus has no active scrape targets".into(),
+        }),
+        Ok(targets) => {
+            for t in targets {
+                let up = t.health == "up";
+                let detail = if up {
+                    "up".to_string()
+                } else if t.last_error.is_empty() {
+                    format!("{} (no scrape yet)", t.health)
+                } else {
+                    format!("{}: {}", t.health, t.last_error)
+                };
+                checks.push(Check {
+                    component: format!("target {}", t.job()),
+                    endpoint: t.scrape_url.clone(),
+                    ok: up,
+                    detail,
+                });
+            }
+        }
+        Err(e) => checks.push(Check {
+            component: "scrape targets".into(),
+            endpoint: url,
+            ok: false,
+            detail: e.to_string(),
+        }),
+    }
+    checks
+}
+
+async fn check_postgres(config: &Config) -> Check {
+    let endpoint = redact_dsn(&config.postgres.dsn);
+    let result = tokio::time::timeout(config.postgres.connect_timeout, async {
+        let (client, connection) =
+            tokio_postgres::connect(&config.postgres.dsn, tokio_postgres::NoTls).await?;
+        let conn = tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await?;
+        drop(client);
+        let _ = conn.await;
+        Ok::<String, tokio_postgres::Error>(row.get(0))
+    })
+    .await;
+    let (ok, detail) = match result {
+        Ok(Ok(version)) => (true, format!("PostgreSQL {version}")),
+        Ok(Err(e)) => (false, postgres_reason(&e)),
+        Err(_) => (
+            false,
+            format!("no answer within {:?}", config.postgres.connect_timeout),
+        ),
+    };
+    Check {
+        component: "postgres".into(),
+        endpoint,
+        ok,
+        detail,
+    }
+}
+
+/// tokio-postgres' Display is terse ("db error"); the source has the server's words.
+fn postgres_reason(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+async fn check_docker(config: &Config) -> Check {
+    let endpoint = docker_endpoint(config.docker.host.as_deref());
+    let result = async {
+        let docker = match config.docker.host.as_deref() {
+            Some(h) if h.starts_with("unix://") => {
+                bollard::Docker::connect_with_unix(h, 10, bollard::API_DEFAULT_VERSION)
+            }
+            Some(h) => bollard::Docker::connect_with_http(h, 10, bollard::API_DEFAULT_VERSION),
+            None => bollard::Docker::connect_with_defaults(),
+        }
+        .map_err(|e| e.to_string())?;
+        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+            .await
+            .map_err(|_| "no answer within 5s".to_string())?
+            .map_err(|e| e.to_string())?;
+        let version = docker.version().await.map_err(|e| e.to_string())?;
+        Ok::<String, String>(format!(
+            "engine {} (API {})",
+            version.version.unwrap_or_default(),
+            version.api_version.unwrap_or_default()
+        ))
+    }
+    .await;
+    match result {
+        Ok(detail) => Check {
+            component: "docker".into(),
+            endpoint,
+            ok: true,
+            detail,
+        },
+        Err(reason) => Check {
+            component: "docker".into(),
+            endpoint: endpoint.clone(),
+            ok: false,
+            detail: format!("Docker engine not reachable at {endpoint}: {reason}"),
+        },
+    }
+}
+
+/// The socket or URL a connection will try, for messages.
+fn docker_endpoint(configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}

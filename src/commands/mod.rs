@@ -1,0 +1,64 @@
+//! One file per subcommand: each wires config and clients, then calls the core.
+
+pub mod baseline;
+pub mod context;
+pub mod deploy;
+pub mod health;
+pub mod levers;
+pub mod rollback;
+pub mod status;
+pub mod tune;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line and returns the exit code on success.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Baseline(args) => baseline::run(&cli, args).await,
+        Command::Status(args) => status::run(&cli, args).await,
+        Command::Deploy(args) => deploy::run(&cli, args).await,
+        Command::Tune(args) => {
+            let config = context::load_config(&cli)?;
+            let prometheus = context::prometheus(&config)?;
+            let router = levers::real(&config).await?;
+            tune::run(
+                &config,
+                cli.output,
+                args,
+                &router,
+                &prometheus,
+                tune::ctrl_c(),
+            )
+            .await
+        }
+        Command::Rollback(args) => {
+            let config = context::load_config(&cli)?;
+            let router = levers::real(&config).await?;
+            rollback::run(&config, cli.output, args, &router).await
+        }
+    }
+}
+
+/// Logs go to stderr so stdout carries only results.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "tuner=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUNER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints an error once: the headline, then each cause indented.
+pub fn print_error(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,371 @@
+//! `tuner tune`: wiring only. Turns flags and config into the cycle's
+//! options, takes the run lock, and renders the report. The caller passes
+//! the real lever backend (postgres + docker adapters) and metrics client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cli::{OutputFormat, TuneArgs};
+use crate::config::units::{format_duration, parse_duration};
+use crate::config::Config;
+use crate::exit::UsageError;
+use crate::journal::{Journal, RunLock};
+use crate::metrics::{Baseline, Metrics};
+use crate::tune::backends::{CommandLevers, EnvLevers, Router};
+use crate::tune::judge::Rule;
+use crate::tune::ledger::Ledger;
+use crate::tune::progress::Bar;
+use crate::tune::prometheus::MetricsObserver;
+use crate::tune::{
+    render, Catalog, Context, LeverBackend, Options, Shutdown, TuneError, Tuner, Windows,
+};
+
+/// The lever backend for both `tune` and `rollback`: the real postgres and
+/// container adapters (or `None` to skip those levers) plus the env-file and
+/// command backends, which need only config.
+pub fn levers(
+    config: &Config,
+    postgres: Option<Arc<dyn LeverBackend>>,
+    container: Option<Arc<dyn LeverBackend>>,
+) -> Router {
+    let tune = config.tune.clone().unwrap_or_default();
+    let project_dir = config.compose.as_ref().map(|c| c.project_dir.clone());
+    let env = EnvLevers {
+        default_file: config.compose.as_ref().and_then(|c| c.env_file.clone()),
+        project_dir: project_dir.clone(),
+        recreate: tune.recreate.clone(),
+        timeout: tune.command_timeout,
+    };
+    let command = CommandLevers {
+        ledger: Ledger::new(Journal::new(journal_path(config))),
+        dir: project_dir,
+        timeout: tune.command_timeout,
+    };
+    Router {
+        postgres,
+        container,
+        env: Some(Arc::new(env)),
+        command: Some(Arc::new(command)),
+    }
+}
+
+/// Where the journal and the run lock live.
+pub fn journal_path(config: &Config) -> std::path::PathBuf {
+    config.paths.state_dir.join("journal.jsonl")
+}
+
+pub fn lock_path(config: &Config) -> std::path::PathBuf {
+    config.paths.state_dir.join("run.lock")
+}
+
+/// A usage error (exit 2) for the user's mistakes, a runtime failure otherwise.
+pub fn to_anyhow(error: TuneError) -> anyhow::Error {
+    if error.is_usage() {
+        anyhow::Error::new(UsageError(error.to_string()))
+    } else {
+        anyhow::Error::new(error)
+    }
+}
+
+/// Ctrl-C feeds the cycle's shutdown: the first finishes by rolling back the
+/// open change, the second aborts the rollback (the journal keeps it for
+/// `tuner rollback`), a third exits at once.
+pub fn ctrl_c() -> Shutdown {
+    let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(async move {
+        let mut seen = 0u32;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            seen += 1;
+            if seen >= 3 {
+                eprintln!("interrupted three times: exiting now; run `tuner rollback` to restore any open change");
+                std::process::exit(130);
+            }
+            if seen == 1 {
+                eprintln!("interrupt: rolling back the open change (press Ctrl-C again to abort)");
+            }
+            trigger.interrupt();
+        }
+    });
+    shutdown
+}
+
+/// Flags override `tune:` in tuner.yaml, which overrides the defaults.
+pub fn windows(config: &Config, args: &TuneArgs) -> Result<Windows, UsageError> {
+    let base = config.tune.clone().unwrap_or_default();
+    let parse = |flag: &str, v: &Option<String>, default: Duration| match v {
+        Some(s) => parse_duration(s).map_err(|e| UsageError(format!("--{flag}: {e}"))),
+        None => Ok(default),
+    };
+    let observe = parse("observe", &args.observe, base.observe)?;
+    let settle = parse("settle", &args.settle, base.settle)?;
+    // The judge needs more than 8 samples per window; fewer would roll back
+    // every change as no_data, so refuse up front.
+    let min = Rule::default().min_samples as u32;
+    if base.sample_interval.is_zero() || observe < base.sample_interval * min {
+        return Err(UsageError(format!(
+            "--observe {} holds fewer than {min} samples at tune.sample_interval {}; observe for at least {}",
+            format_duration(observe),
+            format_duration(base.sample_interval),
+            format_duration(base.sample_interval * min)
+        )));
+    }
+    if args.max_cycles == 0 {
+        return Err(UsageError("--max-cycles must be at least 1".into()));
+    }
+    Ok(Windows {
+        settle,
+        observe,
+        interval: base.sample_interval,
+        lookback: crate::tune::cycle::wal_lookback(config),
+    })
+}
+
+pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    Catalog::load(&config.paths.levers).map_err(|problems| to_anyhow(TuneError::Catalog(problems)))
+}
+
+/// Runs `tuner tune` against the given backends; returns the exit code.
+pub async fn run(
+    config: &Config,
+    output: OutputFormat,
+    args: &TuneArgs,
+    levers: &dyn LeverBackend,
+    metrics: &dyn Metrics,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<u8> {
+    let windows = windows(config, args)?;
+    let catalog = load_catalog(config)?;
+    let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
+    // A dry run changes nothing, so it need not exclude a running tune.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(&lock_path(config)).context("cannot start tuning")?)
+    };
+    let observer = MetricsObserver::new(metrics, config);
+    let bar = Bar::default();
+    let cx = Context {
+        config,
+        baseline: baseline.as_ref(),
+        catalog: &catalog,
+        backend: levers,
+        observer: &observer,
+        progress: &bar,
+        ledger: Ledger::new(Journal::new(journal_path(config))),
+        changelog: config.paths.changelog.clone(),
+        tuning_log: config.paths.tuning_log.clone(),
+        backups_dir: config.paths.backups_dir.clone(),
+    };
+    let opts = Options {
+        max_cycles: args.max_cycles,
+        windows,
+        dry_run: args.dry_run,
+        rule: Rule::default(),
+    };
+    let report = Tuner::new(cx, opts)
+        .run(&mut shutdown)
+        .await
+        .map_err(to_anyhow)?;
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Table => print!("{}", render::run_human(config, &report)),
+    }
+    Ok(report.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Alert, MetricsError, Point};
+    use crate::tune::fakes::FakeBackend;
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    /// WAL stuck at 150 B/s against a 100 B/s objective, whatever is done.
+    struct StuckMetrics;
+
+    #[async_trait]
+    impl Metrics for StuckMetrics {
+        async fn instant(&self, _: &str, _: &str) -> Result<Option<f64>, MetricsError> {
+            Ok(Some(150.0))
+        }
+        async fn range(
+            &self,
+            _: &str,
+            _: &str,
+            start: DateTime<Utc>,
+            end: DateTime<Utc>,
+            step: Duration,
+        ) -> Result<Vec<Point>, MetricsError> {
+            let step = chrono::Duration::from_std(step).unwrap_or(chrono::Duration::seconds(15));
+            let mut at = start;
+            let mut out = Vec::new();
+            let mut i = 0;
+            while at <= end {
+                out.push(Point {
+                    at,
+                    value: 150.0 + (i % 5) as f64,
+                });
+                at += step;
+                i += 1;
+            }
+            Ok(out)
+        }
+        async fn alerts(&self) -> Result<Vec<Alert>, MetricsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "prometheus: {url: \"http://127.0.0.1:9090\"}\npostgres: {dsn: \"host=x\"}\nprofile: d\nmetrics:\n  wal_rate: {query: q, unit: bytes_per_second, window: 1m, symptom: high_wal_rate}\nprofiles:\n  d: {wal_rate: \"<= 100\"}\ntune: {observe: 3m, settle: 15s, sample_interval: 15s}\n";
+        let levers = "levers:\n  max_wal_size:\n    kind: postgres\n    parameter: max_wal_size\n    cost: low\n    symptoms: [high_wal_rate]\n    values: [\"4GB\"]\n";
+        std::fs::write(dir.path().join("tuner.yaml"), yaml).unwrap();
+        std::fs::write(dir.path().join("levers.yaml"), levers).unwrap();
+        let config = crate::config::load(Some(&dir.path().join("tuner.yaml"))).unwrap();
+        (dir, config)
+    }
+
+    fn args(dry_run: bool) -> TuneArgs {
+        TuneArgs {
+            max_cycles: 1,
+            observe: None,
+            settle: None,
+            dry_run,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dry_run_changes_nothing_and_exits_0() {
+        let (dir, config) = setup();
+        let backend = FakeBackend::with(&[("max_wal_size", "1GB")]);
+        let (_t, shutdown) = Shutdown::new();
+        let code = run(
+            &config,
+            OutputFormat::Json,
+            &args(true),
+            &backend,
+            &StuckMetrics,
+            shutdown,
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, 0);
+        assert!(backend.writes().is_empty());
+        assert!(!dir.path().join(".tuner").exists());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn real_run_exits_3_when_still_violated_and_is_locked_against_a_second() {
+        let (dir, config) = setup();
+        let backend = FakeBackend::with(&[("max_wal_size", "1GB")]);
+        {
+            let _held = RunLock::acquire(&lock_path(&config)).unwrap();
+            let (_t, shutdown) = Shutdown::new();
+            let err = run(
+                &config,
+                OutputFormat::Table,
+                &args(false),
+                &backend,
+                &StuckMetrics,
+                shutdown,
+            )
+            .await
+            .unwrap_err();
+            assert!(format!("{err:#}").contains("locked by PID"), "{err:#}");
+        }
+        let (_t, shutdown) = Shutdown::new();
+        let code = run(
+            &config,
+            OutputFormat::Table,
+            &args(false),
+            &backend,
+            &StuckMetrics,
+            shutdown,
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, crate::exit::SLA_VIOLATED);
+        assert_eq!(
+            backend.writes(),
+            [
+                "apply max_wal_size 1GB->4GB",
+                "revert max_wal_size 4GB->1GB"
+            ]
+        );
+        assert!(dir.path().join("CHANGELOG_TUNING.md").exists());
+        let log = std::fs::read_to_string(dir.path().join("tuning.log")).unwrap();
+        let observed = log
+            .lines()
+            .filter(|l| l.contains("\"phase\":\"observe\""))
+            .count();
+        assert_eq!(observed, 12);
+    }
+
+    #[tokio::test]
+    async fn router_serves_env_and_command_levers_and_rejects_unwired_kinds() {
+        let (dir, mut config) = setup();
+        config.compose = Some(crate::config::ComposeConfig {
+            project_dir: dir.path().to_path_buf(),
+            project: "demo".into(),
+            env_file: Some(dir.path().join(".env")),
+        });
+        std::fs::write(dir.path().join(".env"), "BATCH_SIZE=100\n").unwrap();
+        let router = levers(&config, None, None);
+        let catalog = Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/levers.yaml"),
+        )
+        .unwrap();
+        let batch = catalog.get("app_batch_size").unwrap();
+        assert_eq!(router.current(batch).await.unwrap().as_deref(), Some("100"));
+        let pg = catalog.get("max_wal_size").unwrap();
+        assert!(matches!(
+            router.current(pg).await,
+            Err(crate::tune::BackendError::Rejected { .. })
+        ));
+    }
+
+    #[test]
+    fn flags_override_config_and_bad_values_are_usage_errors() {
+        let (_dir, config) = setup();
+        let w = windows(
+            &config,
+            &TuneArgs {
+                max_cycles: 5,
+                observe: Some("15m".into()),
+                settle: None,
+                dry_run: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(w.observe, Duration::from_secs(900));
+        assert_eq!(w.settle, Duration::from_secs(15));
+        assert!(windows(
+            &config,
+            &TuneArgs {
+                max_cycles: 5,
+                observe: Some("15".into()),
+                settle: None,
+                dry_run: false
+            }
+        )
+        .is_err());
+        let short = windows(
+            &config,
+            &TuneArgs {
+                max_cycles: 5,
+                observe: Some("1m".into()),
+                settle: None,
+                dry_run: false,
+            },
+        )
+        .unwrap_err();
+        assert!(short.0.contains("at least 2m15s"), "{}", short.0);
+        let mut bad = config.clone();
+        bad.paths.levers = bad.paths.levers.with_file_name("missing.yaml");
+        let err = load_catalog(&bad).unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE);
+    }
+}

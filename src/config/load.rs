@@ -1,0 +1,358 @@
+//! Reading `tuner.yaml`: one YAML parse, then checks that gather every
+//! problem, each reported as `file:line:col: key: problem`.
+
+use std::path::{Path, PathBuf};
+
+use super::Config;
+
+pub const DEFAULT_PATH: &str = "config/tuner.yaml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {} not found; pass --config PATH or set TUNER_CONFIG (the default is {DEFAULT_PATH})", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+}
+
+/// Parses YAML into `T`, with `file:line:col` on failure. The one place YAML
+/// is parsed, so swapping the YAML crate is a one-line change.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
+    serde_yaml::from_str(text).map_err(|e| match e.location() {
+        Some(loc) => format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            loc.line(),
+            loc.column(),
+            strip_location(&e.to_string())
+        ),
+        None => format!("{}: {}", path.display(), e),
+    })
+}
+
+/// serde_yaml appends " at line L column C" itself; we put the position first.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Loads the config from `path` (or the default), applies environment
+/// overrides (`TUNER_PG_DSN`, `DOCKER_HOST`), resolves relative paths against
+/// the file's folder and validates everything.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::Missing { path })
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let env_file = env_file_of(&path, &text);
+    let text = super::interpolate::interpolate(&text, env_file.as_deref()).map_err(|problems| {
+        ConfigError::Invalid {
+            problems: problems
+                .into_iter()
+                .map(|p| format!("{}:{p}", path.display()))
+                .collect(),
+        }
+    })?;
+    let mut config = from_str(&path, &text)?;
+    if let Ok(dsn) = std::env::var("TUNER_PG_DSN") {
+        if !dsn.trim().is_empty() {
+            config.postgres.dsn = dsn;
+        }
+    }
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.trim().is_empty() {
+            config.docker.host = Some(host);
+        }
+    }
+    Ok(config)
+}
+
+/// The Compose env file named under `compose.env_file`, resolved against the
+/// config's folder: `${VAR}` in the config reads it, as docker-compose does.
+fn env_file_of(path: &Path, text: &str) -> Option<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        compose: Option<ComposeProbe>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ComposeProbe {
+        env_file: Option<PathBuf>,
+    }
+    let probe: Probe = serde_yaml::from_str(text).ok()?;
+    let file = probe.compose?.env_file?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(if file.is_relative() {
+        base.join(file)
+    } else {
+        file
+    })
+}
+
+/// Parses and validates config text as if read from `path`; no environment.
+pub fn from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let mut config: Config =
+        parse_yaml(path, text).map_err(|p| ConfigError::Invalid { problems: vec![p] })?;
+    config.source = path.to_path_buf();
+    let problems = validate(&mut config, path, text);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid { problems });
+    }
+    resolve_paths(&mut config);
+    Ok(config)
+}
+
+fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let at = |keys: &[&str]| locate(path, text, keys);
+
+    if !(config.prometheus.url.starts_with("http://")
+        || config.prometheus.url.starts_with("https://"))
+    {
+        problems.push(format!(
+            "{}: prometheus.url: {:?} must start with http:// or https://",
+            at(&["prometheus", "url"]),
+            config.prometheus.url
+        ));
+    }
+    if config.metrics.is_empty() {
+        problems.push(format!(
+            "{}: metrics: at least one metric is required",
+            at(&["metrics"])
+        ));
+    }
+    for (name, metric) in &config.metrics {
+        if metric.query.trim().is_empty() {
+            problems.push(format!(
+                "{}: metrics.{name}.query: empty PromQL",
+                at(&["metrics", name, "query"])
+            ));
+        }
+    }
+    if !config.profiles.contains_key(&config.profile) {
+        let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
+        problems.push(format!(
+            "{}: profile: {:?} is not defined under profiles (defined: {})",
+            at(&["profile"]),
+            config.profile,
+            known.join(", ")
+        ));
+    }
+    let metric_names: Vec<String> = config.metrics.keys().cloned().collect();
+    for (profile, objectives) in config.profiles.iter_mut() {
+        for (metric, objective) in objectives.iter_mut() {
+            let Some(def) = config.metrics.get(metric) else {
+                problems.push(format!(
+                    "{}: profiles.{profile}.{metric}: no metric named {metric:?} (metrics: {})",
+                    at(&["profiles", profile, metric]),
+                    metric_names.join(", ")
+                ));
+                continue;
+            };
+            if let Err(e) = objective.resolve_unit(def.unit) {
+                problems.push(format!(
+                    "{}: profiles.{profile}.{metric}: {e}",
+                    at(&["profiles", profile, metric])
+                ));
+            }
+        }
+    }
+    problems
+}
+
+fn resolve_paths(config: &mut Config) {
+    let base = config.base_dir();
+    let resolve = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = normalize(&base.join(&*p));
+        }
+    };
+    let paths = &mut config.paths;
+    for p in [
+        &mut paths.baseline,
+        &mut paths.changelog,
+        &mut paths.tuning_log,
+        &mut paths.state_dir,
+        &mut paths.backups_dir,
+        &mut paths.levers,
+    ] {
+        resolve(p);
+    }
+    if let Some(compose) = &mut config.compose {
+        resolve(&mut compose.project_dir);
+        if let Some(env) = &mut compose.env_file {
+            resolve(env);
+        }
+    }
+}
+
+/// Folds `dir/..` pairs so messages say `baseline.yaml`, not
+/// `config/../baseline.yaml`. Purely lexical: config paths are the user's
+/// own words, not symlink-resolved.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Finds `file:line:col` of a nested key by walking the YAML text by
+/// indentation. Good enough for block-style config; falls back to the file.
+pub fn locate(path: &Path, text: &str, keys: &[&str]) -> String {
+    let mut min_indent = 0usize;
+    let mut found: Option<(usize, usize)> = None;
+    let mut lines = text.lines().enumerate();
+    'keys: for key in keys {
+        for (n, line) in lines.by_ref() {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if found.is_some() && indent < min_indent {
+                break 'keys;
+            }
+            let unquoted = trimmed.trim_start_matches(['"', '\'']);
+            if indent >= min_indent && unquoted.starts_with(key) {
+                let after = unquoted[key.len()..].trim_start_matches(['"', '\'']);
+                if after.starts_with(':') {
+                    found = Some((n + 1, indent + 1));
+                    min_indent = indent + 1;
+                    continue 'keys;
+                }
+            }
+        }
+        break;
+    }
+    match found {
+        Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const GOOD: &str = r#"
+prometheus:
+  url: http://127.0.0.1:9090
+  timeout: 5s
+postgres:
+  dsn: postgresql://postgres:secret@127.0.0.1:5432/app
+profile: development
+paths:
+  baseline: ../baseline.yaml
+metrics:
+  p95_write_latency:
+    query: histogram_quantile(0.95, sum(rate(x_bucket[1m])) by (le))
+    unit: milliseconds
+    window: 5m
+    symptom: high_write_latency
+  io_wait:
+    query: avg(rate(node_cpu_seconds_total{mode="iowait"}[1m])) * 100
+    unit: percent
+    window: 2m
+profiles:
+  development:
+    p95_write_latency: "<= 200ms"
+    io_wait: "< 25%"
+  production:
+    p95_write_latency: "<= 1.2x baseline"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        from_str(Path::new("config/tuner.yaml"), text)
+    }
+
+    #[test]
+    fn good_config_loads_with_units_and_resolved_paths() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.prometheus.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(
+            c.metrics["io_wait"].window,
+            std::time::Duration::from_secs(120)
+        );
+        assert_eq!(c.objectives()["p95_write_latency"].limit(None), Some(200.0));
+        assert_eq!(c.paths.baseline, PathBuf::from("baseline.yaml"));
+        assert_eq!(
+            c.paths.changelog,
+            PathBuf::from("config/CHANGELOG_TUNING.md")
+        );
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn malformed_yaml_names_file_line_and_column() {
+        let err = parse("prometheus:\n  url: [unclosed\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config/tuner.yaml:"), "{err}");
+        let mut parts = err.split(':');
+        parts.next();
+        assert!(parts.next().unwrap().parse::<u32>().is_ok(), "{err}");
+        assert!(parts.next().unwrap().parse::<u32>().is_ok(), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_position() {
+        let text = GOOD.replace("  timeout: 5s", "  timeout: 5s\n  timout: 5s");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("timout"), "{err}");
+        assert!(err.starts_with("config/tuner.yaml:5:"), "{err}");
+    }
+
+    #[test]
+    fn bad_units_and_references_are_all_reported() {
+        let text = GOOD
+            .replace("\"< 25%\"", "\"< lots\"")
+            .replace("profile: development", "profile: prod")
+            .replace(
+                "  production:\n    p95_write_latency",
+                "  production:\n    p99",
+            );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("profiles.development.io_wait"), "{err}");
+        assert!(err.contains("config/tuner.yaml:25:"), "{err}");
+        assert!(err.contains("profile: \"prod\" is not defined"), "{err}");
+        assert!(err.contains("no metric named \"p99\""), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_located() {
+        let text = GOOD.replace("window: 2m", "window: 2");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("config/tuner.yaml:17:"), "{err}");
+        assert!(err.contains("metrics.io_wait"), "{err}");
+        assert!(err.contains("a unit is required"), "{err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Typed configuration: loading, validation with file:line:col errors, units.
+
+pub mod deploy;
+pub mod interpolate;
+pub mod load;
+pub mod objective;
+pub mod tune;
+pub mod units;
+
+pub use load::{load, ConfigError};
+pub use objective::{Comparison, Objective, Threshold};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use units::MetricUnit;
+
+/// The whole of `tuner.yaml`, paths already resolved against its folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub prometheus: PrometheusConfig,
+    pub postgres: PostgresConfig,
+    #[serde(default)]
+    pub docker: DockerConfig,
+    #[serde(default)]
+    pub compose: Option<ComposeConfig>,
+    /// The active environment profile; must name one of `profiles`.
+    pub profile: String,
+    #[serde(default)]
+    pub paths: Paths,
+    pub metrics: BTreeMap<String, MetricDef>,
+    /// SLA objectives per profile: metric name -> objective.
+    pub profiles: BTreeMap<String, BTreeMap<String, Objective>>,
+    /// Closed-loop tuning windows; defaults when absent.
+    #[serde(default)]
+    pub tune: Option<tune::TuneConfig>,
+    /// Blue-green deploy settings; defaults when absent.
+    #[serde(default)]
+    pub deploy: Option<deploy::DeployConfig>,
+    /// Where the file was read from (set by `load`).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    pub url: String,
+    #[serde(
+        default = "default_prometheus_timeout",
+        deserialize_with = "de_duration"
+    )]
+    pub timeout: Duration,
+}
+
+fn default_prometheus_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// libpq-style DSN or URL. `TUNER_PG_DSN` overrides it. Never printed.
+    pub dsn: String,
+    /// Seconds to wait for a connection.
+    #[serde(default = "default_connect_timeout", deserialize_with = "de_duration")]
+    pub connect_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("dsn", &redact_dsn(&self.dsn))
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// Hides the password in a DSN (URL or key=value form) for output and logs.
+pub fn redact_dsn(dsn: &str) -> String {
+    if let Some(rest) = dsn
+        .strip_prefix("postgresql://")
+        .or_else(|| dsn.strip_prefix("postgres://"))
+    {
+        let scheme = &dsn[..dsn.len() - rest.len()];
+        if let Some(at) = rest.rfind('@') {
+            let (userinfo, host) = rest.split_at(at);
+            if let Some(colon) = userinfo.find(':') {
+                return format!("{scheme}{}:***{host}", &userinfo[..colon]);
+            }
+        }
+        return dsn.to_string();
+    }
+    dsn.split_whitespace()
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=***"
+            } else {
+                kv
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerConfig {
+    /// `unix:///var/run/docker.sock` or `tcp://…`; `DOCKER_HOST` overrides.
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeConfig {
+    /// The folder holding docker-compose.yml (and the override file tuner writes).
+    pub project_dir: PathBuf,
+    /// The Compose project name (`COMPOSE_PROJECT_NAME`).
+    pub project: String,
+    /// The env file the `env` levers edit.
+    #[serde(default)]
+    pub env_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub baseline: PathBuf,
+    pub changelog: PathBuf,
+    pub tuning_log: PathBuf,
+    pub state_dir: PathBuf,
+    pub backups_dir: PathBuf,
+    pub levers: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            baseline: "baseline.yaml".into(),
+            changelog: "CHANGELOG_TUNING.md".into(),
+            tuning_log: "tuning.log".into(),
+            state_dir: ".tuner".into(),
+            backups_dir: "backups".into(),
+            levers: "levers.yaml".into(),
+        }
+    }
+}
+
+/// Which way is better for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    LowerIsBetter,
+    HigherIsBetter,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricDef {
+    /// PromQL; should aggregate to one series (the worst is used otherwise).
+    pub query: String,
+    pub unit: MetricUnit,
+    #[serde(default)]
+    pub direction: Direction,
+    /// How far back `baseline` averages.
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+    /// What a violation of this metric's objective means, for lever choice.
+    #[serde(default)]
+    pub symptom: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Config {
+    /// The objectives of the active profile (validated to exist at load).
+    pub fn objectives(&self) -> &BTreeMap<String, Objective> {
+        static EMPTY: BTreeMap<String, Objective> = BTreeMap::new();
+        self.profiles.get(&self.profile).unwrap_or(&EMPTY)
+    }
+
+    /// The folder relative paths in the file resolve against.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.source.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}
+
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    units::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsn_password_is_redacted_in_both_forms() {
+        assert_eq!(
+            redact_dsn("postgresql://postgres:secret@127.0.0.1:5432/app"),
+            "postgresql://postgres:***@127.0.0.1:5432/app"
+        );
+        assert_eq!(
+            redact_dsn("host=x user=postgres password=secret dbname=app"),
+            "host=x user=postgres password=*** dbname=app"
+        );
+        assert_eq!(
+            redact_dsn("postgresql://postgres@h/app"),
+            "postgresql://postgres@h/app"
+        );
+    }
+}

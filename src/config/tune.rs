@@ -1,0 +1,66 @@
+//! `tune:` in tuner.yaml: how long the closed loop waits and how often it
+//! samples. Command-line flags override these.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::de_duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TuneConfig {
+    /// How long each change is watched before it is judged.
+    #[serde(deserialize_with = "de_duration")]
+    pub observe: Duration,
+    /// How long to wait after a change before watching, so the first samples
+    /// do not straddle the change (rate() windows, a restart's warm-up).
+    #[serde(deserialize_with = "de_duration")]
+    pub settle: Duration,
+    /// Time between two samples of every SLA metric.
+    #[serde(deserialize_with = "de_duration")]
+    pub sample_interval: Duration,
+    /// The argv that recreates a Compose service after an `env` lever edits
+    /// its env file; `{service}` is replaced. Run without a shell in
+    /// `compose.project_dir`.
+    pub recreate: Vec<String>,
+    /// Longest a `command` lever or the recreate argv may run.
+    #[serde(deserialize_with = "de_duration")]
+    pub command_timeout: Duration,
+    /// How PostgreSQL is restarted for `postmaster` settings. Unset: restart
+    /// levers are skipped with that reason.
+    pub restarter: Option<RestarterConfig>,
+}
+
+/// Exactly one of `container` (restarted through the Docker API with its own
+/// stop signal) or `argv` (run without a shell; `data_dir` lets a failed
+/// start's `postgresql.auto.conf` be restored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestarterConfig {
+    /// A Compose service of `compose.project`, or a container name.
+    pub container: Option<String>,
+    pub argv: Option<Vec<String>>,
+    pub data_dir: Option<std::path::PathBuf>,
+    #[serde(default = "default_restart_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_restart_timeout() -> Duration {
+    Duration::from_secs(180)
+}
+
+impl Default for TuneConfig {
+    fn default() -> TuneConfig {
+        TuneConfig {
+            observe: Duration::from_secs(15 * 60),
+            settle: Duration::from_secs(60),
+            sample_interval: Duration::from_secs(15),
+            recreate: ["docker-compose", "up", "-d", "--no-deps", "{service}"]
+                .map(String::from)
+                .to_vec(),
+            command_timeout: Duration::from_secs(300),
+            restarter: None,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Is green ready for traffic? Docker's own health status when the container
+//! has a healthcheck, else an HTTP probe from labels or flags; a green with
+//! neither is refused before anything is created.
+
+use std::time::{Duration, Instant};
+
+use bollard::models::ContainerInspectResponse;
+use serde::Serialize;
+
+use crate::docker::{DockerClient, Health, LiveContainer};
+
+pub const PATH_LABEL: &str = "tuner.health.path";
+pub const PORT_LABEL: &str = "tuner.health.port";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Probe {
+    /// Wait for Docker's health status `healthy`.
+    Docker,
+    /// `GET http://<green ip>:<port><path>` answers 2xx/3xx.
+    Http { port: u16, path: String },
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Docker => f.write_str("Docker healthcheck"),
+            Probe::Http { port, path } => write!(f, "HTTP GET http://<green>:{port}{path}"),
+        }
+    }
+}
+
+/// Chooses the probe for a clone of `blue`: flags, then labels, then the
+/// healthcheck; `None` when there is nothing to probe with.
+pub fn choose(
+    blue: &ContainerInspectResponse,
+    flag_path: Option<&str>,
+    flag_port: Option<u16>,
+) -> Option<Probe> {
+    let config = blue.config.as_ref();
+    let labels = config.and_then(|c| c.labels.as_ref());
+    let label =
+        |names: [&str; 2]| labels.and_then(|l| names.iter().find_map(|n| l.get(*n).cloned()));
+    let path = flag_path
+        .map(str::to_string)
+        .or_else(|| label([PATH_LABEL, "tuner.health-path"]));
+    let port = flag_port
+        .or_else(|| label([PORT_LABEL, "tuner.health-port"]).and_then(|p| p.trim().parse().ok()));
+    if let (Some(path), Some(port)) = (&path, port) {
+        let path = if path.starts_with('/') {
+            path.clone()
+        } else {
+            format!("/{path}")
+        };
+        return Some(Probe::Http { port, path });
+    }
+    let has_check = config
+        .and_then(|c| c.healthcheck.as_ref())
+        .and_then(|h| h.test.as_ref())
+        .is_some_and(|t| !t.is_empty() && t[0] != "NONE");
+    has_check.then_some(Probe::Docker)
+}
+
+/// Why green is not ready, for the phase error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    Exited { code: i64 },
+    Unhealthy { output: String },
+    Timeout { last: String },
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::Exited { code } => {
+                write!(f, "green exited with code {code} before becoming healthy")
+            }
+            NotReady::Unhealthy { output } => {
+                write!(f, "green reported unhealthy (last check: {output})")
+            }
+            NotReady::Timeout { last } => {
+                write!(f, "green not healthy in time (last status: {last})")
+            }
+        }
+    }
+}
+
+/// Polls until green is ready, shows a progress line on stderr, and gives
+/// up after `timeout`.
+pub async fn wait_ready(
+    docker: &DockerClient,
+    green: &str,
+    probe: &Probe,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<(), HealthFailure> {
+    let started = Instant::now();
+    let bar = super::progress::spinner(&format!("waiting for green to be healthy ({probe})"));
+    let http = reqwest::Client::builder()
+        .timeout(interval.clamp(Duration::from_millis(200), Duration::from_secs(5)))
+        .build()
+        .ok();
+    let mut last;
+    let outcome = loop {
+        let inspect = match docker.inspect(green).await {
+            Ok(i) => i,
+            Err(e) => break Err(HealthFailure::Docker(e.to_string())),
+        };
+        let live = LiveContainer::from_inspect(&inspect);
+        if !live.running {
+            break Err(HealthFailure::NotReady(NotReady::Exited {
+                code: live.exit_code,
+            }));
+        }
+        let pause = match probe {
+            Probe::Docker => {
+                match live.health {
+                    Health::Healthy => break Ok(()),
+                    Health::Unhealthy => {
+                        break Err(HealthFailure::NotReady(NotReady::Unhealthy {
+                            output: last_check_output(&inspect),
+                        }))
+                    }
+                    h => last = h.to_string(),
+                }
+                Duration::from_millis(300)
+            }
+            Probe::Http { port, path } => {
+                match (&http, green_ip(&inspect)) {
+                    (Some(client), Some(ip)) => {
+                        match client.get(format!("http://{ip}:{port}{path}")).send().await {
+                            Ok(r) if r.status().is_success() || r.status().is_redirection() => {
+                                break Ok(())
+                            }
+                            Ok(r) => last = format!("HTTP {}", r.status()),
+                            Err(e) => last = format!("HTTP error: {e}"),
+                        }
+                    }
+                    _ => last = "no address on any network yet".into(),
+                }
+                interval
+            }
+        };
+        if started.elapsed() >= timeout {
+            break Err(HealthFailure::NotReady(NotReady::Timeout {
+                last: format!("{last} after {}s", timeout.as_secs()),
+            }));
+        }
+        bar.set_message(format!(
+            "waiting for green to be healthy: {}s/{}s ({last})",
+            started.elapsed().as_secs(),
+            timeout.as_secs()
+        ));
+        tokio::time::sleep(
+            pause
+                .min(timeout.saturating_sub(started.elapsed()))
+                .max(Duration::from_millis(50)),
+        )
+        .await;
+    };
+    bar.finish_and_clear();
+    outcome
+}
+
+#[derive(Debug, Clone)]
+pub enum HealthFailure {
+    NotReady(NotReady),
+    Docker(String),
+}
+
+impl std::fmt::Display for HealthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthFailure::NotReady(n) => n.fmt(f),
+            HealthFailure::Docker(e) => f.write_str(e),
+        }
+    }
+}
+
+fn last_check_output(c: &ContainerInspectResponse) -> String {
+    c.state
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.log.as_ref())
+        .and_then(|l| l.last())
+        .map(|r| {
+            format!(
+                "exit {}, {:?}",
+                r.exit_code.unwrap_or(-1),
+                r.output.as_deref().unwrap_or("").trim()
+            )
+        })
+        .unwrap_or_else(|| "no output".into())
+}
+
+/// Green's address on its first network with one.
+pub fn green_ip(c: &ContainerInspectResponse) -> Option<String> {
+    let networks = c.network_settings.as_ref()?.networks.as_ref()?;
+    let mut names: Vec<&String> = networks.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .find_map(|n| networks[n].ip_address.clone().filter(|ip| !ip.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ContainerConfig, HealthConfig};
+    use std::collections::HashMap;
+
+    fn blue(check: Option<Vec<&str>>, labels: &[(&str, &str)]) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            config: Some(ContainerConfig {
+                healthcheck: check.map(|t| HealthConfig {
+                    test: Some(t.into_iter().map(String::from).collect()),
+                    ..Default::default()
+                }),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<HashMap<_, _>>(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn probe_choice() {
+        assert_eq!(
+            choose(&blue(Some(vec!["CMD", "true"]), &[]), None, None),
+            Some(Probe::Docker)
+        );
+        assert_eq!(choose(&blue(Some(vec!["NONE"]), &[]), None, None), None);
+        assert_eq!(choose(&blue(None, &[]), None, None), None);
+        assert_eq!(
+            choose(
+                &blue(None, &[(PATH_LABEL, "healthz"), (PORT_LABEL, "8080")]),
+                None,
+                None
+            ),
+            Some(Probe::Http {
+                port: 8080,
+                path: "/healthz".into()
+            })
+        );
+        assert_eq!(
+            choose(&blue(Some(vec!["CMD", "true"]), &[]), Some("/h"), Some(80)),
+            Some(Probe::Http {
+                port: 80,
+                path: "/h".into()
+            })
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Blue-green re-sizing: plan, execute, roll back, recover; health probes; routers.
+//!
+//! A deploy clones the service's container ("blue") into "green" with new
+//! limits, waits until green is healthy, moves traffic through a `Router`,
+//! drains and removes blue, then gives green blue's name. Every phase is
+//! journaled before it starts, so a run killed at any point is finished or
+//! undone by the next `tuner deploy` or `tuner deploy status` (`recover`).
+
+pub mod crash;
+pub mod health;
+pub mod inplace;
+pub mod metrics;
+pub mod phase;
+pub mod plan;
+pub mod policy;
+pub mod prepare;
+pub mod progress;
+pub mod record;
+pub mod recover;
+pub mod request;
+pub mod router;
+pub mod routing;
+pub mod status;
+pub mod swap;
+
+pub use phase::Phase;
+pub use plan::Plan;
+pub use request::Target;
+
+use crate::docker::{DockerError, OverrideError};
+use crate::journal::JournalError;
+use router::RouterError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    InvalidLimit(String),
+    #[error("{service} is stateful ({reason}): a blue-green swap would run two copies of it at once; use --strategy in-place (live update, no restart) or resize it in a maintenance window{hint}")]
+    Stateful {
+        service: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("green for {container} would have no health check: the image has no HEALTHCHECK and no `tuner.health.path`/`tuner.health.port` labels; add a healthcheck or pass --health-path and --health-port")]
+    NoHealthProbe { container: String },
+    #[error("{container} is {state}, not running: a blue-green swap needs a serving container to clone; start it first, or use --strategy in-place")]
+    NotRunning { container: String, state: String },
+    #[error("deploy of {service} failed in phase {phase}: {reason}{aftermath}")]
+    PhaseFailed {
+        service: String,
+        phase: Phase,
+        reason: String,
+        aftermath: String,
+    },
+    #[error("cannot recover the interrupted deploy {id} of {service}: {reason}")]
+    Recovery {
+        id: String,
+        service: String,
+        reason: String,
+    },
+    #[error("nothing to roll back for {service}: no successful deploy in the journal {journal}")]
+    NothingToRollBack { service: String, journal: String },
+    #[error("router {target}: cannot tell which server is blue {container}: {reason}; set `deploy.router.server` to blue's server name, or label the container `tuner.router.server=<name>`")]
+    RouterBlue {
+        container: String,
+        target: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Override(#[from] OverrideError),
+    #[error(transparent)]
+    Router(#[from] RouterError),
+}
+
+impl DeployError {
+    /// Errors the user fixes by changing the command or config (exit 2):
+    /// nothing was changed.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            DeployError::InvalidLimit(_)
+                | DeployError::NotRunning { .. }
+                | DeployError::Stateful { .. }
+                | DeployError::NoHealthProbe { .. }
+                | DeployError::NothingToRollBack { .. }
+                | DeployError::RouterBlue { .. }
+        ) || matches!(
+            self,
+            DeployError::Docker(
+                DockerError::NoMatch { .. }
+                    | DockerError::Ambiguous { .. }
+                    | DockerError::UsageTooHigh { .. }
+            )
+        ) || matches!(self, DeployError::Router(RouterError::Misconfigured { .. }))
+    }
+}

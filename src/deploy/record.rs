@@ -1,0 +1,291 @@
+//! The deploy journal: one JSON-lines file per service under
+//! `<state_dir>/deploy/`, fsynced per entry. A `Started` entry carries
+//! everything recovery needs (blue's id and name, green's name and label,
+//! both limits, the override file before and after); a `Phase` entry is
+//! written before each phase starts; `Finished` closes the deploy.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Phase;
+use crate::docker::Limits;
+use crate::journal::{Journal, JournalError, RunLock};
+
+/// Label put on green so recovery finds it under any name.
+pub const DEPLOY_ID_LABEL: &str = "tuner.deploy.id";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Deploy,
+    Rollback,
+    InPlace,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Deploy => "deploy",
+            Kind::Rollback => "rollback",
+            Kind::InPlace => "in-place",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRecord {
+    pub id: String,
+    pub kind: Kind,
+    pub service: String,
+    pub project: Option<String>,
+    pub blue_id: String,
+    pub blue_name: String,
+    pub green_name: String,
+    pub old: Limits,
+    pub new: Limits,
+    /// docker-compose.override.yml of the project, when it is a Compose service.
+    pub override_path: Option<PathBuf>,
+    /// Its text before the deploy (`None`: there was no file).
+    pub override_before: Option<String>,
+    /// Its text once the deploy is done.
+    pub override_after: Option<String>,
+    /// Router-side names of blue and green.
+    pub router_blue: Option<String>,
+    pub router_green: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Done by the run that started it.
+    Succeeded,
+    /// Failed; blue left as it was.
+    Failed,
+    /// Interrupted, then undone by recovery (blue kept).
+    Undone,
+    /// Interrupted, then finished by recovery (green kept).
+    Completed,
+}
+
+impl Outcome {
+    pub fn kept_new_limits(self) -> bool {
+        matches!(self, Outcome::Succeeded | Outcome::Completed)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Entry {
+    Started {
+        record: Box<DeployRecord>,
+    },
+    Phase {
+        id: String,
+        phase: Phase,
+        at: DateTime<Utc>,
+    },
+    Finished {
+        id: String,
+        outcome: Outcome,
+        phase: Option<Phase>,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+}
+
+/// One deploy as read back from the journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub record: DeployRecord,
+    pub last_phase: Option<Phase>,
+    pub outcome: Option<Outcome>,
+    pub failed_phase: Option<Phase>,
+    pub reason: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl History {
+    pub fn duration_secs(&self) -> Option<f64> {
+        self.finished_at
+            .map(|f| (f - self.record.started_at).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// The journal and lock of one service.
+#[derive(Debug, Clone)]
+pub struct ServiceJournal {
+    journal: Journal,
+    lock_path: PathBuf,
+}
+
+impl ServiceJournal {
+    pub fn new(state_dir: &Path, service: &str) -> ServiceJournal {
+        let key: String = service
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = state_dir.join("deploy");
+        ServiceJournal {
+            journal: Journal::new(dir.join(format!("{key}.jsonl"))),
+            lock_path: dir.join(format!("{key}.lock")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.journal.path()
+    }
+
+    /// One deploy of this service at a time.
+    pub fn lock(&self) -> Result<RunLock, JournalError> {
+        RunLock::acquire(&self.lock_path)
+    }
+
+    pub fn started(&self, record: &DeployRecord) -> Result<(), JournalError> {
+        self.journal.append(&Entry::Started {
+            record: Box::new(record.clone()),
+        })
+    }
+
+    pub fn phase(&self, id: &str, phase: Phase) -> Result<(), JournalError> {
+        self.journal.append(&Entry::Phase {
+            id: id.to_string(),
+            phase,
+            at: Utc::now(),
+        })?;
+        super::crash::after_journal(phase);
+        Ok(())
+    }
+
+    pub fn finished(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        phase: Option<Phase>,
+        reason: Option<String>,
+    ) -> Result<(), JournalError> {
+        self.journal.append(&Entry::Finished {
+            id: id.to_string(),
+            outcome,
+            phase,
+            reason,
+            at: Utc::now(),
+        })
+    }
+
+    /// Every deploy, oldest first.
+    pub fn history(&self) -> Result<Vec<History>, JournalError> {
+        Ok(fold(self.journal.entries::<Entry>()?))
+    }
+
+    /// The deploy that was started and never finished, if any.
+    pub fn open(&self) -> Result<Option<History>, JournalError> {
+        Ok(self
+            .history()?
+            .into_iter()
+            .rev()
+            .find(|h| h.outcome.is_none()))
+    }
+}
+
+/// Folds journal entries into one `History` per deploy.
+pub fn fold(entries: Vec<Entry>) -> Vec<History> {
+    let mut out: Vec<History> = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Started { record } => out.push(History {
+                record: *record,
+                last_phase: None,
+                outcome: None,
+                failed_phase: None,
+                reason: None,
+                finished_at: None,
+            }),
+            Entry::Phase { id, phase, .. } => {
+                if let Some(h) = out.iter_mut().rev().find(|h| h.record.id == id) {
+                    h.last_phase = Some(phase);
+                }
+            }
+            Entry::Finished {
+                id,
+                outcome,
+                phase,
+                reason,
+                at,
+            } => {
+                if let Some(h) = out.iter_mut().rev().find(|h| h.record.id == id) {
+                    h.outcome = Some(outcome);
+                    h.failed_phase = phase;
+                    h.reason = reason;
+                    h.finished_at = Some(at);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A fresh deploy id: UTC time plus the PID, sortable and unique per host.
+pub fn new_id() -> String {
+    format!(
+        "{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::CpuKnob;
+
+    fn record(id: &str) -> DeployRecord {
+        let l = Limits {
+            cpus: 1.0,
+            memory: 1 << 30,
+            memory_swap: 2 << 30,
+            knob: CpuKnob::NanoCpus,
+        };
+        DeployRecord {
+            id: id.into(),
+            kind: Kind::Deploy,
+            service: "web".into(),
+            project: None,
+            blue_id: "b".into(),
+            blue_name: "web".into(),
+            green_name: "web_green".into(),
+            old: l,
+            new: l.resized(2.0, 2 << 30),
+            override_path: None,
+            override_before: None,
+            override_after: None,
+            router_blue: None,
+            router_green: None,
+            started_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn open_deploy_is_the_unfinished_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = ServiceJournal::new(dir.path(), "web");
+        j.started(&record("1")).unwrap();
+        j.phase("1", Phase::Prepare).unwrap();
+        j.finished("1", Outcome::Succeeded, None, None).unwrap();
+        assert!(j.open().unwrap().is_none());
+        j.started(&record("2")).unwrap();
+        j.phase("2", Phase::Health).unwrap();
+        let open = j.open().unwrap().unwrap();
+        assert_eq!(open.record.id, "2");
+        assert_eq!(open.last_phase, Some(Phase::Health));
+        assert_eq!(j.history().unwrap().len(), 2);
+    }
+}

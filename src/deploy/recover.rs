@@ -1,0 +1,368 @@
+//! Finishes or undoes a deploy that was interrupted (`kill -9`, power
+//! loss), from the journal and the containers actually there. Safe to run
+//! any number of times: it reads the state, then acts on the difference.
+//!
+//! - blue still running: undo (remove green, restore the override file);
+//! - blue stopped, green serving: finish (remove blue, rename green, persist);
+//! - blue stopped, green not serving: undo and start blue again;
+//! - blue gone: finish with green, whatever its name.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::record::{DeployRecord, History, Kind, Outcome, ServiceJournal, DEPLOY_ID_LABEL};
+use super::router::{Backend, Router};
+use super::swap::{self, backend};
+use super::{DeployError, Phase};
+use crate::docker::find::Found;
+use crate::docker::DockerClient;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    pub id: String,
+    pub service: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = if self.outcome == Outcome::Completed {
+            "finished"
+        } else {
+            "undid"
+        };
+        write!(
+            f,
+            "recovered the interrupted deploy {} of {}: {verb} it ({})",
+            self.id, self.service, self.detail
+        )
+    }
+}
+
+/// Recovers the open deploy of a service, if there is one.
+pub async fn recover_open(
+    docker: &DockerClient,
+    router: &dyn Router,
+    journal: &ServiceJournal,
+    health_timeout: Duration,
+) -> Result<Option<Recovered>, DeployError> {
+    let Some(open) = journal.open()? else {
+        return Ok(None);
+    };
+    let r = open.record.clone();
+    let fail = |reason: String| DeployError::Recovery {
+        id: r.id.clone(),
+        service: r.service.clone(),
+        reason,
+    };
+    let (outcome, detail) = if r.kind == Kind::InPlace {
+        in_place(docker, &open).await.map_err(fail)?
+    } else {
+        blue_green(docker, router, journal, &open, health_timeout)
+            .await
+            .map_err(fail)?
+    };
+    journal.finished(
+        &r.id,
+        outcome,
+        open.last_phase,
+        Some(format!("recovered: {detail}")),
+    )?;
+    Ok(Some(Recovered {
+        id: r.id,
+        service: r.service,
+        outcome,
+        detail,
+    }))
+}
+
+async fn blue_green(
+    docker: &DockerClient,
+    router: &dyn Router,
+    journal: &ServiceJournal,
+    open: &History,
+    health_timeout: Duration,
+) -> Result<(Outcome, String), String> {
+    let r = &open.record;
+    let all = docker.list_all().await.map_err(|e| e.to_string())?;
+    let green = all
+        .iter()
+        .find(|c| c.labels.get(DEPLOY_ID_LABEL) == Some(&r.id))
+        .cloned();
+    let blue = docker
+        .try_inspect(&r.blue_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|b| crate::docker::LiveContainer::from_inspect(&b));
+
+    let green_live = match &green {
+        Some(g) => Some(docker.live(&g.id).await.map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let action = decide(
+        open.last_phase,
+        seen(blue.as_ref()),
+        seen(green_live.as_ref()),
+    );
+    let blue_exists = blue.is_some();
+    match action {
+        Action::Undo => undo(docker, router, r, green.as_ref(), "blue was still running; green removed", health_timeout).await,
+        Action::StartBlueThenUndo => {
+            docker.start(&r.blue_id).await.map_err(|e| e.to_string())?;
+            swap::wait_serving(docker, &r.blue_id, health_timeout).await?;
+            undo(docker, router, r, green.as_ref(), "blue was stopped and green not healthy; blue started again, green removed", health_timeout).await
+        }
+        Action::Forward => {
+            let g = green.as_ref().ok_or("no green")?;
+            swap::wait_serving(docker, &g.id, health_timeout).await?;
+            forward(docker, router, journal, r, &g.id, blue_exists, "green was healthy and blue stopping or gone; swap finished").await
+        }
+        Action::StartGreenThenForward => {
+            let g = green.as_ref().ok_or("no green")?;
+            docker.start(&g.id).await.map_err(|e| e.to_string())?;
+            swap::wait_serving(docker, &g.id, health_timeout).await?;
+            forward(docker, router, journal, r, &g.id, blue_exists, "blue was gone; green started again and swap finished").await
+        }
+        Action::Lost => Err(format!(
+            "neither blue {} ({}) nor green {} exists; start the service again (e.g. `docker-compose up -d {}`)",
+            r.blue_name,
+            crate::docker::find::short_id(&r.blue_id),
+            r.green_name,
+            r.service
+        )),
+    }
+}
+
+async fn forward(
+    docker: &DockerClient,
+    router: &dyn Router,
+    journal: &ServiceJournal,
+    r: &DeployRecord,
+    green_id: &str,
+    blue_exists: bool,
+    why: &str,
+) -> Result<(Outcome, String), String> {
+    // The router may not have switched yet: give green the traffic first.
+    if let Ok(g) = backend(docker, green_id, r.router_green.as_deref()).await {
+        if let Err(e) = router.promote(&g).await {
+            tracing::warn!("router could not promote green during recovery: {e}");
+        }
+    }
+    // Blue's server is retired even when its container is already gone
+    // (the swap removed it just before the crash): only its name matters.
+    let blue_backend = if blue_exists {
+        backend(docker, &r.blue_id, r.router_blue.as_deref())
+            .await
+            .ok()
+    } else {
+        None
+    }
+    .or_else(|| Some(by_name(r.router_blue.as_deref(), &r.blue_id)));
+    if let Some(b) = &blue_backend {
+        // Drained already if the swap got that far; otherwise let blue's
+        // in-flight requests finish before it is removed.
+        if router.drains() {
+            if let Err(e) = router.drain(b, Duration::from_secs(30)).await {
+                tracing::warn!("router could not drain blue during recovery: {e}");
+            }
+        }
+    }
+    if blue_exists {
+        docker
+            .remove(&r.blue_id, true)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(b) = blue_backend {
+        if let Err(e) = router.retire(&b).await {
+            tracing::warn!("router could not forget blue during recovery: {e}");
+        }
+    }
+    let read = swap::finish(docker, router, journal, r, green_id)
+        .await
+        .map_err(|(p, e)| format!("{p}: {e}"))?;
+    Ok((
+        Outcome::Completed,
+        format!("{why}; {} now has {}", r.blue_name, read.describe()),
+    ))
+}
+
+/// A router server known only by name (its container is gone).
+fn by_name(name: Option<&str>, fallback: &str) -> Backend {
+    Backend {
+        name: name.unwrap_or(fallback).to_string(),
+        address: String::new(),
+    }
+}
+
+/// What recovery sees of one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Absent,
+    Stopped,
+    /// Running but not (yet) healthy.
+    Running,
+    Serving,
+}
+
+fn seen(c: Option<&crate::docker::LiveContainer>) -> Seen {
+    match c {
+        None => Seen::Absent,
+        Some(c) if c.serving() => Seen::Serving,
+        Some(c) if c.running => Seen::Running,
+        Some(_) => Seen::Stopped,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Keep blue: remove green, restore the override.
+    Undo,
+    /// Blue was being stopped and green is no good: start blue, then undo.
+    StartBlueThenUndo,
+    /// Keep green: remove blue if still there, rename, persist, verify.
+    Forward,
+    /// Blue is gone and green stopped: start green, then forward.
+    StartGreenThenForward,
+    /// Nothing left to run.
+    Lost,
+}
+
+/// The recovery decision. Blue, the original, is kept unless the swap had
+/// reached `stop-blue` or blue can no longer serve while green can.
+pub fn decide(last: Option<Phase>, blue: Seen, green: Seen) -> Action {
+    let committed = last.is_some_and(|p| p >= Phase::StopBlue);
+    match (blue, green) {
+        (Seen::Absent, Seen::Absent) => Action::Lost,
+        (Seen::Absent, Seen::Stopped) => Action::StartGreenThenForward,
+        (Seen::Absent, _) => Action::Forward,
+        (_, Seen::Serving) if committed || blue != Seen::Serving => Action::Forward,
+        (Seen::Serving | Seen::Running, _) => Action::Undo,
+        (Seen::Stopped, _) => Action::StartBlueThenUndo,
+    }
+}
+
+async fn undo(
+    docker: &DockerClient,
+    router: &dyn Router,
+    r: &DeployRecord,
+    green: Option<&Found>,
+    why: &str,
+    health_timeout: Duration,
+) -> Result<(Outcome, String), String> {
+    // Blue gets its traffic back, and the router sees it healthy, before
+    // green leaves the router: never a backend with nobody serving.
+    if let Ok(b) = backend(docker, &r.blue_id, r.router_blue.as_deref()).await {
+        match router.promote(&b).await {
+            Ok(()) => {
+                if let Err(e) = router.wait_healthy(&b, health_timeout).await {
+                    tracing::warn!("router does not see blue healthy again: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("router could not give blue its traffic back: {e}"),
+        }
+    }
+    // Green may be registered with the router even if its container is
+    // gone; removing a server that is not there is a no-op.
+    let green_backend = match green {
+        Some(g) => backend(docker, &g.id, r.router_green.as_deref()).await.ok(),
+        None => None,
+    }
+    .unwrap_or_else(|| by_name(r.router_green.as_deref(), &r.green_name));
+    if let Err(e) = router.remove(&green_backend).await {
+        tracing::warn!("router could not remove green: {e}");
+    }
+    if let Some(g) = green {
+        docker
+            .remove(&g.id, true)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    restore_override(r)?;
+    Ok((Outcome::Undone, why.to_string()))
+}
+
+async fn in_place(docker: &DockerClient, open: &History) -> Result<(Outcome, String), String> {
+    let r = &open.record;
+    let live = docker.live(&r.blue_id).await.map_err(|e| e.to_string())?;
+    if live.limits.same_size(&r.new) {
+        swap::persist(r, r.override_after.as_deref())?;
+        Ok((
+            Outcome::Completed,
+            format!(
+                "the live update had happened; {} has {}",
+                r.blue_name,
+                live.limits.describe()
+            ),
+        ))
+    } else {
+        restore_override(r)?;
+        Ok((
+            Outcome::Undone,
+            format!(
+                "the live update had not happened; {} keeps {}",
+                r.blue_name,
+                live.limits.describe()
+            ),
+        ))
+    }
+}
+
+/// Puts the override text back as it was before the deploy, if the deploy
+/// had changed it.
+fn restore_override(r: &DeployRecord) -> Result<(), String> {
+    let Some(path) = &r.override_path else {
+        return Ok(());
+    };
+    let now = std::fs::read_to_string(path).ok();
+    if now != r.override_before {
+        swap::persist(r, r.override_before.as_deref())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blue_is_kept_until_the_swap_commits() {
+        use Seen::*;
+        assert_eq!(decide(Some(Phase::Health), Serving, Running), Action::Undo);
+        assert_eq!(decide(Some(Phase::Drain), Serving, Serving), Action::Undo);
+        assert_eq!(
+            decide(Some(Phase::CreateGreen), Serving, Absent),
+            Action::Undo
+        );
+        assert_eq!(
+            decide(Some(Phase::StopBlue), Serving, Serving),
+            Action::Forward,
+            "blue is being stopped"
+        );
+        assert_eq!(
+            decide(Some(Phase::StopBlue), Stopped, Serving),
+            Action::Forward
+        );
+        assert_eq!(
+            decide(Some(Phase::StopBlue), Stopped, Running),
+            Action::StartBlueThenUndo
+        );
+        assert_eq!(
+            decide(Some(Phase::Health), Running, Serving),
+            Action::Forward,
+            "the healthy one wins"
+        );
+        assert_eq!(
+            decide(Some(Phase::RemoveBlue), Absent, Serving),
+            Action::Forward
+        );
+        assert_eq!(
+            decide(Some(Phase::Rename), Absent, Stopped),
+            Action::StartGreenThenForward
+        );
+        assert_eq!(decide(Some(Phase::Rename), Absent, Absent), Action::Lost);
+        assert_eq!(decide(None, Stopped, Absent), Action::StartBlueThenUndo);
+    }
+}

@@ -1,0 +1,98 @@
+//! Routers: what sends traffic to a service during a swap.
+//!
+//! The swap drives a router through these steps, in this order, so that a
+//! backend only takes traffic once it is known healthy and a retiring one
+//! finishes its in-flight requests before it stops.
+
+pub mod haproxy;
+pub mod none;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// Where a backend instance listens, as the router reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// Router-side name of the slot (`grafana_green`).
+    pub name: String,
+    /// `127.0.0.1:27123` or `10.0.0.5:8080`.
+    pub address: String,
+}
+
+/// One server the router knows, as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerView {
+    pub name: String,
+    pub address: String,
+    /// `UP, check L7OK (...), 0 sessions`.
+    pub state: String,
+    pub weight: u64,
+}
+
+/// What a router checked before any change (`--dry-run` shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preflight {
+    /// `haproxy backend app via /run/haproxy/admin.sock`.
+    pub target: String,
+    /// What was checked and found fine.
+    pub checked: String,
+    pub servers: Vec<ServerView>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("router {router}: {action} failed: {reason}")]
+    Failed {
+        router: String,
+        action: String,
+        reason: String,
+    },
+    /// The router answered, and its answer says it is set up wrongly for a
+    /// swap (no such backend, socket not at level admin, a static balance
+    /// algorithm): the user fixes the router or tuner's config.
+    #[error("router {router}: {action} failed: {reason}")]
+    Misconfigured {
+        router: String,
+        action: String,
+        reason: String,
+    },
+    #[error("router {router}: {what} did not happen within {timeout:?}")]
+    Timeout {
+        router: String,
+        what: String,
+        timeout: Duration,
+    },
+}
+
+#[async_trait]
+pub trait Router: Send + Sync {
+    /// `haproxy` or `none`, for plans and messages.
+    fn kind(&self) -> &'static str;
+    /// Whether `drain` really waits for blue's in-flight requests and stops
+    /// its traffic. If so, blue can be removed at once afterwards (`rm -f`);
+    /// if not, blue must be stopped gracefully with its own stop signal.
+    fn drains(&self) -> bool {
+        false
+    }
+    /// Checks, before anything changes, that the router can do a swap;
+    /// `None` when there is nothing to check.
+    async fn preflight(&self) -> Result<Option<Preflight>, RouterError> {
+        Ok(None)
+    }
+    /// Register `green` without giving it traffic, and let the router's own
+    /// health checks run against it.
+    async fn add_standby(&self, green: &Backend) -> Result<(), RouterError>;
+    /// Wait until the router's checks see `green` as up.
+    async fn wait_healthy(&self, green: &Backend, timeout: Duration) -> Result<(), RouterError>;
+    /// Start sending new requests to `green`.
+    async fn promote(&self, green: &Backend) -> Result<(), RouterError>;
+    /// Stop sending new requests to `blue` and wait (up to `timeout`) for its
+    /// in-flight requests to finish.
+    async fn drain(&self, blue: &Backend, timeout: Duration) -> Result<(), RouterError>;
+    /// Forget `blue` once it is drained.
+    async fn retire(&self, blue: &Backend) -> Result<(), RouterError>;
+    /// Undo `add_standby`/`promote` for a green that will not be kept.
+    async fn remove(&self, green: &Backend) -> Result<(), RouterError>;
+}

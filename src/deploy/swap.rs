@@ -1,0 +1,485 @@
+//! Executes a blue-green plan, phase by phase, each journaled before it
+//! starts. A failure before blue is removed removes green and leaves blue
+//! as it was; after that point the swap can only go forward, and an
+//! interrupted one is finished by `recover`.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::crash;
+use super::health::{self, HealthFailure};
+use super::plan::{Plan, Timings};
+use super::record::{DeployRecord, Outcome, ServiceJournal};
+use super::router::{Backend, Router};
+use super::routing;
+use super::{DeployError, Phase};
+use crate::docker::{DockerClient, Limits, OverrideFile};
+
+/// What a finished deploy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub id: String,
+    pub service: String,
+    pub container: String,
+    pub container_id: String,
+    pub old: Limits,
+    pub new: Limits,
+    pub read_back: Limits,
+    pub seconds: f64,
+    pub outcome: Outcome,
+    /// Seconds spent in each phase, in order (`drain` is the wait for
+    /// blue's in-flight requests, which depends on the clients, not on us;
+    /// `rename` covers rename, persist and verify).
+    pub phases: Vec<PhaseTime>,
+    /// Start of the swap to blue removed, minus the drain: what the swap
+    /// itself costs.
+    pub swap_seconds_without_drain: f64,
+    /// Seconds from the start until green took traffic (end of `switch`).
+    pub seconds_to_green: f64,
+    /// For a router whose runtime changes vanish on reload (HAProxy): the
+    /// config line to put in place of blue's, so a reload keeps green.
+    pub router_config_hint: Option<String>,
+}
+
+/// Time spent in one phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTime {
+    pub phase: Phase,
+    pub seconds: f64,
+}
+
+/// Records when each phase starts.
+#[derive(Debug)]
+struct Clock {
+    started: Instant,
+    marks: Vec<(Phase, Instant)>,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            started: Instant::now(),
+            marks: Vec::new(),
+        }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        self.marks.push((phase, Instant::now()));
+    }
+
+    fn phases(&self, end: Instant) -> Vec<PhaseTime> {
+        self.marks
+            .iter()
+            .enumerate()
+            .map(|(i, (phase, at))| {
+                let next = self.marks.get(i + 1).map(|m| m.1).unwrap_or(end);
+                PhaseTime {
+                    phase: *phase,
+                    seconds: next.saturating_duration_since(*at).as_secs_f64(),
+                }
+            })
+            .collect()
+    }
+
+    /// Seconds from the start to the start of `phase`.
+    fn until(&self, phase: Phase) -> Option<f64> {
+        self.marks
+            .iter()
+            .find(|m| m.0 == phase)
+            .map(|m| m.1.saturating_duration_since(self.started).as_secs_f64())
+    }
+}
+
+pub struct Swap<'a> {
+    pub docker: &'a DockerClient,
+    pub router: &'a dyn Router,
+    pub journal: &'a ServiceJournal,
+    pub timings: Timings,
+}
+
+impl Swap<'_> {
+    pub async fn run(&self, plan: &Plan) -> Result<Report, DeployError> {
+        let r = &plan.record;
+        let mut clock = Clock::new();
+        self.journal.started(r)?;
+        let mut green_id: Option<String> = None;
+        let mut phase = Phase::Prepare;
+        let result = self
+            .forward_until_blue_removed(plan, &mut phase, &mut green_id, &mut clock)
+            .await;
+        if let Err(reason) = result {
+            let aftermath = self.undo(r, phase, green_id.as_deref()).await;
+            self.journal
+                .finished(&r.id, Outcome::Failed, Some(phase), Some(reason.clone()))?;
+            return Err(DeployError::PhaseFailed {
+                service: r.service.clone(),
+                phase,
+                reason,
+                aftermath,
+            });
+        }
+        let green_id = green_id.unwrap_or_default();
+        let blue_removed = Instant::now();
+        clock.enter(Phase::Rename);
+        match finish(self.docker, self.router, self.journal, r, &green_id).await {
+            Ok(read_back) => {
+                self.journal.finished(&r.id, Outcome::Succeeded, None, None)?;
+                let phases = clock.phases(Instant::now());
+                let drain = phases
+                    .iter()
+                    .find(|p| p.phase == Phase::Drain)
+                    .map(|p| p.seconds)
+                    .unwrap_or(0.0);
+                let to_blue_removed = blue_removed
+                    .saturating_duration_since(clock.started)
+                    .as_secs_f64();
+                let router_config_hint = match self.router.kind() {
+                    "none" => None,
+                    _ => self
+                        .docker
+                        .inspect(&green_id)
+                        .await
+                        .ok()
+                        .zip(r.router_green.as_deref())
+                        .map(|(g, name)| {
+                            format!("server {name} {}", routing::address(&g))
+                        }),
+                };
+                Ok(Report {
+                    id: r.id.clone(),
+                    service: r.service.clone(),
+                    container: r.blue_name.clone(),
+                    container_id: green_id,
+                    old: r.old,
+                    new: r.new,
+                    read_back,
+                    seconds: clock.started.elapsed().as_secs_f64(),
+                    outcome: Outcome::Succeeded,
+                    swap_seconds_without_drain: to_blue_removed - drain,
+                    seconds_to_green: clock.until(Phase::Drain).unwrap_or(0.0),
+                    phases,
+                    router_config_hint,
+                })
+            }
+            Err((phase, reason)) => Err(DeployError::PhaseFailed {
+                service: r.service.clone(),
+                phase,
+                reason,
+                aftermath: format!("; blue is already removed and green {} keeps serving: run `tuner deploy status {}` to finish the swap", r.green_name, r.service),
+            }),
+        }
+    }
+
+    async fn forward_until_blue_removed(
+        &self,
+        plan: &Plan,
+        phase: &mut Phase,
+        green_id: &mut Option<String>,
+        clock: &mut Clock,
+    ) -> Result<(), String> {
+        let r = &plan.record;
+        let j = |p: Phase| self.journal.phase(&r.id, p).map_err(|e| e.to_string());
+        let spec = plan.green.as_ref().ok_or("the plan has no green spec")?;
+        let probe = plan.probe.as_ref().ok_or("the plan has no health probe")?;
+
+        *phase = Phase::Prepare;
+        clock.enter(*phase);
+        j(*phase)?;
+        let blue = self
+            .docker
+            .live(&r.blue_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !blue.running {
+            return Err(format!(
+                "blue {} is {}, not running",
+                r.blue_name, blue.state
+            ));
+        }
+        crash::after(*phase);
+
+        *phase = Phase::CreateGreen;
+        clock.enter(*phase);
+        j(*phase)?;
+        let id = self
+            .docker
+            .create(&r.green_name, spec.body.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        *green_id = Some(id.clone());
+        for (network, endpoint) in &spec.extra_networks {
+            self.docker
+                .connect_network(network, &id, endpoint.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.docker.start(&id).await.map_err(|e| e.to_string())?;
+        crash::after(*phase);
+
+        *phase = Phase::Health;
+        clock.enter(*phase);
+        j(*phase)?;
+        // Register green with the router now, at weight 0 (no traffic), so
+        // the router's own checks run while Docker's do: the switch then
+        // does not wait for a first router check.
+        let green = backend(self.docker, &id, r.router_green.as_deref())
+            .await
+            .map_err(|e| format!("green {}: {e}", r.green_name))?;
+        self.router
+            .add_standby(&green)
+            .await
+            .map_err(|e| e.to_string())?;
+        health::wait_ready(
+            self.docker,
+            &id,
+            probe,
+            self.timings.health_timeout,
+            self.timings.health_interval,
+        )
+        .await
+        .map_err(|e: HealthFailure| e.to_string())?;
+        crash::after(*phase);
+
+        *phase = Phase::Switch;
+        clock.enter(*phase);
+        j(*phase)?;
+        self.router
+            .wait_healthy(&green, self.timings.health_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.router
+            .promote(&green)
+            .await
+            .map_err(|e| e.to_string())?;
+        crash::after(*phase);
+
+        *phase = Phase::Drain;
+        clock.enter(*phase);
+        j(*phase)?;
+        let blue_backend = backend(self.docker, &r.blue_id, r.router_blue.as_deref())
+            .await
+            .map_err(|e| format!("blue {}: {e}", r.blue_name))?;
+        self.router
+            .drain(&blue_backend, self.timings.drain)
+            .await
+            .map_err(|e| e.to_string())?;
+        crash::after(*phase);
+
+        *phase = Phase::StopBlue;
+        clock.enter(*phase);
+        j(*phase)?;
+        self.green_still_serving(r, &id).await?;
+        if self.router.drains() {
+            // Drained and in maintenance: no session left and no new one
+            // can come. A graceful stop would only wait for the stop
+            // timeout of a process that ignores its stop signal (busybox
+            // httpd as PID 1 ignores SIGTERM: 10 s by default).
+            self.docker
+                .remove(&r.blue_id, true)
+                .await
+                .map_err(|e| format!("removing the drained blue {}: {e}", r.blue_name))?;
+        } else {
+            // No router drained blue: its stop signal is what lets it finish
+            // in-flight requests, so give it its own stop timeout.
+            let bar =
+                super::progress::spinner(&format!("stopping blue {} gracefully", r.blue_name));
+            let stopped = self.docker.stop(&r.blue_id, None).await;
+            bar.finish_and_clear();
+            stopped.map_err(|e| e.to_string())?;
+        }
+        crash::after(*phase);
+
+        *phase = Phase::RemoveBlue;
+        clock.enter(*phase);
+        j(*phase)?;
+        self.docker
+            .remove(&r.blue_id, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = self.router.retire(&blue_backend).await {
+            tracing::warn!("router could not forget blue: {e}");
+        }
+        crash::after(*phase);
+        Ok(())
+    }
+
+    async fn green_still_serving(&self, r: &DeployRecord, green_id: &str) -> Result<(), String> {
+        let still = self
+            .docker
+            .live(green_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if still.serving() {
+            Ok(())
+        } else {
+            Err(format!(
+                "green {} stopped serving ({}, {}) before blue was stopped",
+                r.green_name, still.state, still.health
+            ))
+        }
+    }
+
+    /// Puts things back as they were before the swap; returns what was done
+    /// for the error message. Never fails: problems are reported in the text.
+    async fn undo(&self, r: &DeployRecord, phase: Phase, green_id: Option<&str>) -> String {
+        let mut problems = Vec::new();
+        let green_ref = green_id.unwrap_or(&r.green_name);
+        // Blue first: running, then taking traffic again and seen healthy by
+        // the router, and only then green goes. Removing green first would
+        // leave the backend with nobody to serve.
+        if phase >= Phase::StopBlue {
+            match self.docker.live(&r.blue_id).await {
+                Ok(b) if !b.running => {
+                    if let Err(e) = self.docker.start(&r.blue_id).await {
+                        problems.push(format!("could not restart blue: {e}"));
+                    } else if let Err(e) =
+                        wait_serving(self.docker, &r.blue_id, self.timings.health_timeout).await
+                    {
+                        problems.push(format!("blue restarted but is not serving: {e}"));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("could not inspect blue: {e}")),
+            }
+        }
+        if phase >= Phase::Drain {
+            match backend(self.docker, &r.blue_id, r.router_blue.as_deref()).await {
+                Ok(blue) => {
+                    if let Err(e) = self.router.promote(&blue).await {
+                        problems.push(format!("router could not give blue its traffic back: {e}"));
+                    } else if let Err(e) = self
+                        .router
+                        .wait_healthy(&blue, self.timings.health_timeout)
+                        .await
+                    {
+                        problems.push(format!("router does not see blue healthy again: {e}"));
+                    }
+                }
+                Err(e) => problems.push(format!("could not inspect blue: {e}")),
+            }
+        }
+        if phase >= Phase::Health {
+            // Only the name matters to remove it: fine if the container is gone.
+            let green = backend(self.docker, green_ref, r.router_green.as_deref())
+                .await
+                .unwrap_or_else(|_| Backend {
+                    name: r
+                        .router_green
+                        .clone()
+                        .unwrap_or_else(|| r.green_name.clone()),
+                    address: String::new(),
+                });
+            if let Err(e) = self.router.remove(&green).await {
+                problems.push(format!("router could not remove green: {e}"));
+            }
+        }
+        if let Err(e) = self.docker.remove(green_ref, true).await {
+            problems.push(format!("could not remove green {}: {e}", r.green_name));
+        }
+        if problems.is_empty() {
+            format!(
+                "; green {} removed, blue {} left as it was",
+                r.green_name, r.blue_name
+            )
+        } else {
+            format!("; undo was incomplete: {}", problems.join("; "))
+        }
+    }
+}
+
+/// The router's view of a container.
+pub async fn backend(
+    docker: &DockerClient,
+    container: &str,
+    name: Option<&str>,
+) -> Result<Backend, DeployError> {
+    let c = docker.inspect(container).await?;
+    Ok(Backend {
+        name: name.unwrap_or(container).to_string(),
+        address: routing::address(&c),
+    })
+}
+
+/// The forward-only tail of a swap, also used by recovery: rename green to
+/// blue's name, write the override file, read the limits back. Idempotent.
+pub async fn finish(
+    docker: &DockerClient,
+    _router: &dyn Router,
+    journal: &ServiceJournal,
+    r: &DeployRecord,
+    green_id: &str,
+) -> Result<Limits, (Phase, String)> {
+    let fail = |p: Phase| move |e: String| (p, e);
+    journal
+        .phase(&r.id, Phase::Rename)
+        .map_err(|e| (Phase::Rename, e.to_string()))?;
+    let green = docker
+        .live(green_id)
+        .await
+        .map_err(|e| (Phase::Rename, e.to_string()))?;
+    if green.name != r.blue_name {
+        docker
+            .rename(green_id, &r.blue_name)
+            .await
+            .map_err(|e| (Phase::Rename, e.to_string()))?;
+    }
+    crash::after(Phase::Rename);
+
+    journal
+        .phase(&r.id, Phase::Persist)
+        .map_err(|e| (Phase::Persist, e.to_string()))?;
+    persist(r, r.override_after.as_deref()).map_err(fail(Phase::Persist))?;
+    crash::after(Phase::Persist);
+
+    journal
+        .phase(&r.id, Phase::Verify)
+        .map_err(|e| (Phase::Verify, e.to_string()))?;
+    let live = docker
+        .live(&r.blue_name)
+        .await
+        .map_err(|e| (Phase::Verify, e.to_string()))?;
+    if !live.limits.same_size(&r.new) {
+        return Err((
+            Phase::Verify,
+            format!(
+                "{} has {} instead of {}",
+                r.blue_name,
+                live.limits.describe(),
+                r.new.describe()
+            ),
+        ));
+    }
+    crash::after(Phase::Verify);
+    Ok(live.limits)
+}
+
+/// Writes the override text recorded for this deploy (`None` removes it).
+pub fn persist(r: &DeployRecord, text: Option<&str>) -> Result<(), String> {
+    let Some(path) = &r.override_path else {
+        return Ok(());
+    };
+    let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    OverrideFile::in_dir(&dir)
+        .write(text)
+        .map_err(|e| e.to_string())
+}
+
+/// Waits for a container to serve, for recovery's forward path.
+pub async fn wait_serving(
+    docker: &DockerClient,
+    container: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let live = docker.live(container).await.map_err(|e| e.to_string())?;
+        if live.serving() {
+            return Ok(());
+        }
+        if !live.running || Instant::now() >= deadline {
+            return Err(format!("{} is {} ({})", live.name, live.state, live.health));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

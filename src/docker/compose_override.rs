@@ -1,0 +1,351 @@
+//! `docker-compose.override.yml`: the limits a resize must keep across the
+//! next `docker-compose up -d`.
+//!
+//! Read, change only the service's `cpus`/`mem_limit`/`memswap_limit` (and
+//! `deploy.resources.limits` when the main file sizes the service there,
+//! because Compose lets `deploy` win), write atomically. Other keys and
+//! services are kept as they were; YAML comments are not preserved.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use crate::journal::write_atomic;
+
+pub const OVERRIDE_NAME: &str = "docker-compose.override.yml";
+pub const MAIN_NAMES: [&str; 2] = ["docker-compose.yml", "docker-compose.yaml"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    #[error("cannot read Compose file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Compose file {} is not valid YAML: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("Compose file {}: {problem}", path.display())]
+    Shape { path: PathBuf, problem: String },
+    #[error("cannot write Compose override {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: crate::journal::JournalError,
+    },
+    #[error("cannot compute the Compose config hash of service {service:?} in {}: {reason}", dir.display())]
+    Hash {
+        dir: PathBuf,
+        service: String,
+        reason: String,
+    },
+}
+
+/// The override file of one Compose project.
+#[derive(Debug, Clone)]
+pub struct OverrideFile {
+    pub project_dir: PathBuf,
+    pub path: PathBuf,
+}
+
+/// New limits for one service, as Compose writes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceLimits {
+    pub cpus: f64,
+    pub memory: u64,
+    /// -1 unlimited; 0 leaves `memswap_limit` out.
+    pub memory_swap: i64,
+}
+
+impl OverrideFile {
+    pub fn in_dir(project_dir: &Path) -> OverrideFile {
+        OverrideFile {
+            project_dir: project_dir.to_path_buf(),
+            path: project_dir.join(OVERRIDE_NAME),
+        }
+    }
+
+    /// The current text, or `None` when there is no override file.
+    pub fn read(&self) -> Result<Option<String>, OverrideError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(OverrideError::Read {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// The main compose file's text, if there is one.
+    fn main_text(&self) -> Result<Option<(PathBuf, String)>, OverrideError> {
+        for name in MAIN_NAMES {
+            let path = self.project_dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => return Ok(Some((path, t))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(OverrideError::Read { path, source }),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The override text with `service` set to `limits`; nothing written.
+    pub fn with_limits(
+        &self,
+        service: &str,
+        limits: ServiceLimits,
+    ) -> Result<String, OverrideError> {
+        let current = self.read()?;
+        let main = self.main_text()?;
+        let (version, uses_deploy) = match &main {
+            Some((path, text)) => main_facts(path, text, service)?,
+            None => (None, false),
+        };
+        set_limits(
+            &self.path,
+            current.as_deref(),
+            version,
+            uses_deploy,
+            service,
+            limits,
+        )
+    }
+
+    /// Replaces the file atomically with `text`, or removes it for `None`
+    /// (restoring "there was no override").
+    pub fn write(&self, text: Option<&str>) -> Result<(), OverrideError> {
+        match text {
+            Some(t) => {
+                write_atomic(&self.path, t.as_bytes()).map_err(|source| OverrideError::Write {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+            None => match std::fs::remove_file(&self.path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(OverrideError::Write {
+                    path: self.path.clone(),
+                    source: crate::journal::JournalError::Io {
+                        action: "remove",
+                        path: self.path.clone(),
+                        source: e,
+                    },
+                }),
+            },
+        }
+    }
+}
+
+/// The main file's `version` and whether it sizes `service` under `deploy.resources.limits`.
+fn main_facts(
+    path: &Path,
+    text: &str,
+    service: &str,
+) -> Result<(Option<Value>, bool), OverrideError> {
+    let doc: Value = serde_yaml::from_str(text).map_err(|e| OverrideError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let version = doc.get("version").cloned();
+    let uses_deploy = doc
+        .get("services")
+        .and_then(|s| s.get(service))
+        .and_then(|s| s.get("deploy"))
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("limits"))
+        .is_some();
+    Ok((version, uses_deploy))
+}
+
+/// Pure edit of override text; `path` only names the file in errors.
+pub fn set_limits(
+    path: &Path,
+    current: Option<&str>,
+    version: Option<Value>,
+    uses_deploy: bool,
+    service: &str,
+    limits: ServiceLimits,
+) -> Result<String, OverrideError> {
+    let shape = |problem: &str| OverrideError::Shape {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    };
+    let mut doc = match current.filter(|t| !t.trim().is_empty()) {
+        Some(text) => serde_yaml::from_str::<Value>(text).map_err(|e| OverrideError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?,
+        None => {
+            let mut m = Mapping::new();
+            if let Some(v) = version {
+                m.insert("version".into(), v);
+            }
+            Value::Mapping(m)
+        }
+    };
+    let root = doc
+        .as_mapping_mut()
+        .ok_or_else(|| shape("the top level is not a mapping"))?;
+    let services =
+        entry_mapping(root, "services").ok_or_else(|| shape("`services` is not a mapping"))?;
+    let svc = entry_mapping(services, service)
+        .ok_or_else(|| shape(&format!("services.{service} is not a mapping")))?;
+    svc.insert(
+        "cpus".into(),
+        Value::Number(serde_yaml::Number::from(round3(limits.cpus))),
+    );
+    svc.insert(
+        "mem_limit".into(),
+        Value::String(compose_bytes(limits.memory)),
+    );
+    match limits.memory_swap {
+        0 => {
+            svc.remove("memswap_limit");
+        }
+        -1 => {
+            svc.insert("memswap_limit".into(), Value::Number((-1).into()));
+        }
+        n => {
+            svc.insert(
+                "memswap_limit".into(),
+                Value::String(compose_bytes(n as u64)),
+            );
+        }
+    }
+    let has_deploy_limits = svc
+        .get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("limits"))
+        .is_some();
+    if uses_deploy || has_deploy_limits {
+        let deploy =
+            entry_mapping(svc, "deploy").ok_or_else(|| shape("deploy is not a mapping"))?;
+        let resources = entry_mapping(deploy, "resources")
+            .ok_or_else(|| shape("deploy.resources is not a mapping"))?;
+        let lim = entry_mapping(resources, "limits")
+            .ok_or_else(|| shape("deploy.resources.limits is not a mapping"))?;
+        lim.insert(
+            "cpus".into(),
+            Value::String(crate::docker::limits::trim(limits.cpus)),
+        );
+        lim.insert("memory".into(), Value::String(compose_bytes(limits.memory)));
+    }
+    serde_yaml::to_string(&doc).map_err(|e| OverrideError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+fn entry_mapping<'a>(map: &'a mut Mapping, key: &str) -> Option<&'a mut Mapping> {
+    let slot = map
+        .entry(Value::String(key.to_string()))
+        .or_insert_with(|| Value::Mapping(Mapping::new()));
+    if slot.is_null() {
+        *slot = Value::Mapping(Mapping::new());
+    }
+    slot.as_mapping_mut()
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Bytes the way docker-compose 1.29 parses them: whole units only.
+pub fn compose_bytes(bytes: u64) -> String {
+    for (suffix, size) in [("g", 1u64 << 30), ("m", 1 << 20), ("k", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{suffix}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ServiceLimits = ServiceLimits {
+        cpus: 1.5,
+        memory: 768 << 20,
+        memory_swap: 1536 << 20,
+    };
+
+    #[test]
+    fn creates_override_with_main_version() {
+        let text = set_limits(
+            Path::new("o.yml"),
+            None,
+            Some(Value::String("2.4".into())),
+            false,
+            "grafana",
+            LIMITS,
+        )
+        .unwrap();
+        let v: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(v["version"], Value::String("2.4".into()));
+        assert_eq!(
+            v["services"]["grafana"]["cpus"],
+            Value::Number(serde_yaml::Number::from(1.5))
+        );
+        assert_eq!(
+            v["services"]["grafana"]["mem_limit"],
+            Value::String("768m".into())
+        );
+        assert_eq!(
+            v["services"]["grafana"]["memswap_limit"],
+            Value::String("1536m".into())
+        );
+        assert!(v["services"]["grafana"].get("deploy").is_none());
+    }
+
+    #[test]
+    fn keeps_other_content_and_follows_deploy_limits() {
+        let current = "version: '3.8'\nservices:\n  grafana:\n    environment:\n      A: b\n  prometheus:\n    cpus: 0.5\n";
+        let text = set_limits(
+            Path::new("o.yml"),
+            Some(current),
+            None,
+            true,
+            "grafana",
+            LIMITS,
+        )
+        .unwrap();
+        let v: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(v["version"], Value::String("3.8".into()));
+        assert_eq!(
+            v["services"]["grafana"]["environment"]["A"],
+            Value::String("b".into())
+        );
+        assert_eq!(
+            v["services"]["prometheus"]["cpus"],
+            Value::Number(serde_yaml::Number::from(0.5))
+        );
+        assert_eq!(
+            v["services"]["grafana"]["deploy"]["resources"]["limits"]["memory"],
+            Value::String("768m".into())
+        );
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_naming_the_file() {
+        let err = set_limits(
+            Path::new("o.yml"),
+            Some("services: [1]\n"),
+            None,
+            false,
+            "x",
+            LIMITS,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("o.yml"), "{err}");
+    }
+
+    #[test]
+    fn bytes_in_compose_units() {
+        assert_eq!(compose_bytes(1536 << 20), "1536m");
+        assert_eq!(compose_bytes(1 << 30), "1g");
+        assert_eq!(compose_bytes(1000), "1000");
+    }
+}

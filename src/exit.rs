@@ -1,0 +1,28 @@
+//! Exit codes are a contract with scripts and CI gates; README documents them.
+
+/// Everything worked and every objective holds.
+pub const OK: u8 = 0;
+/// A runtime failure: a server unreachable, an apply that failed.
+pub const FAILURE: u8 = 1;
+/// Bad usage or config: nothing was changed.
+pub const USAGE: u8 = 2;
+/// The SLA is violated (status) or still violated after tuning.
+pub const SLA_VIOLATED: u8 = 3;
+
+/// Marks an error as the user's to fix (exit 2) rather than a runtime failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Maps an error to its exit code by looking for a usage or config error
+/// anywhere in its chain.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.downcast_ref::<UsageError>().is_some()
+            || cause.downcast_ref::<crate::config::ConfigError>().is_some()
+        {
+            return USAGE;
+        }
+    }
+    FAILURE
+}

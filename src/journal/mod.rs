@@ -1,0 +1,53 @@
+//! Durable state: atomic file writes, the run lock, and the write-ahead
+//! intent journal that makes every external change recoverable after a crash.
+
+pub mod atomic;
+pub mod backup;
+pub mod changelog;
+pub mod lock;
+pub mod tuning_log;
+pub mod wal;
+
+pub use atomic::{backup_with_timestamp, write_atomic};
+pub use lock::RunLock;
+pub use wal::Journal;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: corrupt journal entry: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode a journal entry for {}: {source}", path.display())]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("locked by PID {pid} (lock file {}); wait for that run to finish, or remove the file if PID {pid} is gone", path.display())]
+    Locked { pid: String, path: PathBuf },
+}
+
+pub(crate) fn io_error(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> JournalError {
+    let path = path.into();
+    move |source| JournalError::Io {
+        action,
+        path,
+        source,
+    }
+}

@@ -1,0 +1,65 @@
+//! Test hook: `TUNER_TUNE_CRASH_AT=<point>` makes the process abort (no
+//! destructors, no journal outcome, like `kill -9`) at that point of a
+//! change, so integration tests can prove `tuner rollback` restores the
+//! system from any of them. Points:
+//!
+//! - `apply`: the apply intent is journaled and the backend has applied the
+//!   change, but its outcome is not journaled yet.
+//! - `restart`: a restart-only PostgreSQL setting has been written with
+//!   `ALTER SYSTEM` and the restarter is about to run: the file says the new
+//!   value, the running server still the old one.
+//! - `restarted`: the restarter brought PostgreSQL back on the new value,
+//!   before the change is confirmed or its outcome journaled.
+//! - `observe`: the change is applied and the first observation sample is in
+//!   tuning.log.
+//!
+//! Unset (always, outside tests) it does nothing.
+
+pub const ENV: &str = "TUNER_TUNE_CRASH_AT";
+
+/// Where a run can be made to crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    Apply,
+    Restart,
+    Restarted,
+    Observe,
+}
+
+impl Point {
+    pub fn name(self) -> &'static str {
+        match self {
+            Point::Apply => "apply",
+            Point::Restart => "restart",
+            Point::Restarted => "restarted",
+            Point::Observe => "observe",
+        }
+    }
+}
+
+/// Aborts if the hook names `point`.
+pub fn at(point: Point) {
+    if std::env::var(ENV).ok().as_deref() == Some(point.name()) {
+        eprintln!("{ENV}={}: aborting as asked (test hook)", point.name());
+        std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn point_names_match_the_documented_values() {
+        let names: Vec<_> = [
+            Point::Apply,
+            Point::Restart,
+            Point::Restarted,
+            Point::Observe,
+        ]
+        .iter()
+        .map(|p| p.name())
+        .collect();
+        assert_eq!(names, ["apply", "restart", "restarted", "observe"]);
+    }
+}

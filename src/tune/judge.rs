@@ -1,0 +1,708 @@
+//! Judging a change: the observation window against the window before it.
+//!
+//! # The rule
+//!
+//! For each metric, take the samples before the change (`B`) and after it
+//! (`A`). A metric **moved** in one direction only when both hold:
+//!
+//! 1. its median shifted that way by more than the *noise band* of `B`:
+//!    `1.4826 × MAD(B)` (the median absolute deviation, scaled to estimate a
+//!    standard deviation but blind to a single checkpoint spike), and never
+//!    less than 5% of `B`'s median — a quiet before-window must not turn a
+//!    harmless wobble (p95 latency 4.7 → 5.0 ms) into a verdict; and
+//! 2. a one-sided Mann-Whitney U test (asymptotic, continuity-corrected)
+//!    gives p < 0.05 for that direction — the shift is not a lucky draw.
+//!
+//! Both windows need more than 8 samples (fewer and the test has no power,
+//! and statrs' exact small-sample method is wrong), and at most 20% of the
+//! goal metric's samples after the change may be missing.
+//!
+//! Verdicts, first match wins: an alert that fired → `alert_fired`; missing
+//! data → `no_data` (fail closed); the goal moved the wrong way, or any other
+//! SLA metric moved the wrong way or became violated → `regressed`; the goal
+//! moved the right way → `improved`; otherwise `no_effect`. Only `improved`
+//! keeps a change.
+//!
+//! A WAL verdict over a window shorter than the server's checkpoint cycle is
+//! *provisional*: a window without a checkpoint shows the full-page-image-free
+//! floor and flatters long checkpoint spacing (REFERENCE.md). When the tuner
+//! could start both windows with a CHECKPOINT, a WAL goal is instead compared
+//! by window mean, paired by transactions (or time) since the checkpoint
+//! (`aligned`), and the
+//! verdict is conservative rather than provisional.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::aligned;
+use super::ports::Sample;
+use super::stats::{median, p_less, scaled_mad};
+use crate::config::objective::Comparison;
+use crate::config::units::format_duration;
+use crate::config::Direction;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Improved,
+    NoEffect,
+    Regressed,
+    AlertFired,
+    NoData,
+}
+
+impl Verdict {
+    pub fn keeps(self) -> bool {
+        self == Verdict::Improved
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Improved => "improved",
+            Verdict::NoEffect => "no_effect",
+            Verdict::Regressed => "regressed",
+            Verdict::AlertFired => "alert_fired",
+            Verdict::NoData => "no_data",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The thresholds of the rule in the module doc.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub min_samples: usize,
+    pub alpha: f64,
+    /// Multiples of the scaled MAD a median must move.
+    pub band: f64,
+    /// The smallest shift that counts, as a fraction of the before-median.
+    pub min_effect: f64,
+    pub max_missing: f64,
+}
+
+impl Default for Rule {
+    fn default() -> Rule {
+        Rule {
+            min_samples: 9,
+            alpha: 0.05,
+            band: 1.0,
+            min_effect: 0.05,
+            max_missing: 0.2,
+        }
+    }
+}
+
+/// An SLA metric as the judge sees it.
+#[derive(Debug, Clone)]
+pub struct MetricSpec {
+    pub name: String,
+    pub direction: Direction,
+    /// The objective's comparison and limit, when known.
+    pub limit: Option<(Comparison, f64)>,
+}
+
+/// How the observation window ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Complete,
+    AlertFired(String),
+    NoData(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Movement {
+    Better,
+    Worse,
+    WithinNoise,
+}
+
+/// What a window is summarised by, and the test behind the movement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// Median, noise band from the MAD, Mann-Whitney U.
+    Median,
+    /// Mean of two checkpoint-aligned windows, samples paired by time since
+    /// the checkpoint, sign-flip test (see `aligned`).
+    AlignedMean,
+    /// The same, samples paired by transactions since the checkpoint.
+    AlignedMeanByWork,
+}
+
+/// One metric's before/after comparison: the evidence behind a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Shift {
+    pub metric: String,
+    pub statistic: Statistic,
+    pub n_before: usize,
+    pub n_after: usize,
+    /// The window's median, or its mean for `AlignedMean`.
+    pub before: f64,
+    pub after: f64,
+    /// Half-width of the noise band around the before-median.
+    pub noise: f64,
+    pub p_better: f64,
+    pub p_worse: f64,
+    pub movement: Movement,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub goal: Option<Shift>,
+    pub others: Vec<Shift>,
+    /// Set when the verdict may change over a full checkpoint cycle.
+    pub provisional: Option<String>,
+}
+
+pub struct JudgeInput<'a> {
+    pub goal: &'a str,
+    /// Every SLA metric, the goal included.
+    pub metrics: &'a [MetricSpec],
+    pub before: &'a [Sample],
+    pub after: &'a [Sample],
+    pub ended: &'a Ended,
+    pub observed: Duration,
+    /// The goal is a WAL metric: apply the checkpoint-cycle caveat.
+    pub wal_goal: bool,
+    /// Both windows start at a CHECKPOINT the tuner issued and are sampled
+    /// at the same offsets from it: a WAL goal is compared by `aligned`.
+    pub aligned: bool,
+    /// Transactions since each window's CHECKPOINT, when both were counted.
+    pub work: Option<aligned::Work<'a>>,
+    pub checkpoint_timeout: Option<Duration>,
+    pub rule: Rule,
+}
+
+fn values(samples: &[Sample], metric: &str) -> Vec<f64> {
+    samples
+        .iter()
+        .filter_map(|s| s.get(metric))
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+/// Compares two windows of one metric by the rule; `None` when either has
+/// too few samples.
+pub fn compare(
+    metric: &str,
+    before: &[f64],
+    after: &[f64],
+    direction: Direction,
+    rule: &Rule,
+) -> Option<Shift> {
+    if before.len() < rule.min_samples || after.len() < rule.min_samples {
+        return None;
+    }
+    let center_before = median(before)?;
+    let center_after = median(after)?;
+    let noise = (rule.band * scaled_mad(before)?).max(rule.min_effect * center_before.abs());
+    let (p_better, p_worse) = match direction {
+        Direction::LowerIsBetter => (p_less(after, before)?, p_less(before, after)?),
+        Direction::HigherIsBetter => (p_less(before, after)?, p_less(after, before)?),
+    };
+    Some(Shift {
+        metric: metric.to_string(),
+        statistic: Statistic::Median,
+        n_before: before.len(),
+        n_after: after.len(),
+        before: center_before,
+        after: center_after,
+        noise,
+        p_better,
+        p_worse,
+        movement: movement(
+            direction,
+            center_before,
+            center_after,
+            noise,
+            p_better,
+            p_worse,
+            rule,
+        ),
+    })
+}
+
+/// Moved only when the shift clears the noise band *and* the test agrees.
+pub(super) fn movement(
+    direction: Direction,
+    before: f64,
+    after: f64,
+    noise: f64,
+    p_better: f64,
+    p_worse: f64,
+    rule: &Rule,
+) -> Movement {
+    let gain = match direction {
+        Direction::LowerIsBetter => before - after,
+        Direction::HigherIsBetter => after - before,
+    };
+    if gain > noise && p_better < rule.alpha {
+        Movement::Better
+    } else if -gain > noise && p_worse < rule.alpha {
+        Movement::Worse
+    } else {
+        Movement::WithinNoise
+    }
+}
+
+fn direction_of(spec: &MetricSpec) -> Direction {
+    match spec.limit {
+        Some((c, _)) if c.upper_bound() => Direction::LowerIsBetter,
+        Some(_) => Direction::HigherIsBetter,
+        None => spec.direction,
+    }
+}
+
+/// Applies the rule in the module doc.
+pub fn judge(input: &JudgeInput<'_>) -> Judgement {
+    let rule = &input.rule;
+    let provisional = provisional(input);
+    let verdict = |verdict, reason: String, goal, others| Judgement {
+        verdict,
+        reason,
+        goal,
+        others,
+        provisional: provisional.clone(),
+    };
+
+    match input.ended {
+        Ended::AlertFired(name) => {
+            return verdict(
+                Verdict::AlertFired,
+                format!("alert {name} started firing during observation"),
+                None,
+                Vec::new(),
+            )
+        }
+        Ended::NoData(why) => return verdict(Verdict::NoData, why.clone(), None, Vec::new()),
+        Ended::Complete => {}
+    }
+
+    let goal_spec = input.metrics.iter().find(|m| m.name == input.goal);
+    let goal_direction = goal_spec.map(direction_of).unwrap_or_default();
+    let goal_before = values(input.before, input.goal);
+    let goal_after = values(input.after, input.goal);
+    let missing = input.after.len().saturating_sub(goal_after.len());
+    if !input.after.is_empty() && missing as f64 > rule.max_missing * input.after.len() as f64 {
+        let why = format!(
+            "{}: {missing} of {} samples after the change had no data",
+            input.goal,
+            input.after.len()
+        );
+        return verdict(Verdict::NoData, why, None, Vec::new());
+    }
+    let goal = if input.wal_goal && input.aligned {
+        aligned::compare(
+            input.goal,
+            input.before,
+            input.after,
+            input.work,
+            goal_direction,
+            rule,
+        )
+    } else {
+        compare(input.goal, &goal_before, &goal_after, goal_direction, rule)
+    };
+    let Some(goal) = goal else {
+        let why = format!(
+            "{}: {} samples before and {} after; more than {} each are needed",
+            input.goal,
+            goal_before.len(),
+            goal_after.len(),
+            rule.min_samples - 1
+        );
+        return verdict(Verdict::NoData, why, None, Vec::new());
+    };
+
+    let mut others = Vec::new();
+    let mut harm: Option<String> = None;
+    let mut silent: Option<String> = None;
+    for spec in input.metrics.iter().filter(|m| m.name != input.goal) {
+        let before = values(input.before, &spec.name);
+        let after = values(input.after, &spec.name);
+        if before.len() < rule.min_samples {
+            // No data before the change either: nothing to protect or compare.
+            continue;
+        }
+        let Some(shift) = compare(&spec.name, &before, &after, direction_of(spec), rule) else {
+            silent.get_or_insert_with(|| {
+                format!(
+                    "{}: only {} samples after the change",
+                    spec.name,
+                    after.len()
+                )
+            });
+            continue;
+        };
+        if harm.is_none() {
+            if let Some((cmp, limit)) = spec.limit {
+                if cmp.holds(shift.before, limit) && !cmp.holds(shift.after, limit) {
+                    harm = Some(format!(
+                        "{} became violated: median {:.4} → {:.4}, objective {} {limit}",
+                        spec.name,
+                        shift.before,
+                        shift.after,
+                        cmp.symbol()
+                    ));
+                }
+            }
+        }
+        if harm.is_none() && shift.movement == Movement::Worse {
+            harm = Some(format!(
+                "{} got worse beyond its noise: {}",
+                spec.name,
+                describe(&shift)
+            ));
+        }
+        others.push(shift);
+    }
+
+    if let Some(why) = silent {
+        return verdict(Verdict::NoData, why, Some(goal), others);
+    }
+    if goal.movement == Movement::Worse {
+        let why = format!("{} got worse beyond its noise band", input.goal);
+        return verdict(Verdict::Regressed, why, Some(goal), others);
+    }
+    if let Some(why) = harm {
+        return verdict(Verdict::Regressed, why, Some(goal), others);
+    }
+    if goal.movement == Movement::Better {
+        let why = format!("{} improved beyond its noise band", input.goal);
+        return verdict(Verdict::Improved, why, Some(goal), others);
+    }
+    let why = format!("{} within its noise band", input.goal);
+    verdict(Verdict::NoEffect, why, Some(goal), others)
+}
+
+/// `median 100 → 80 (-20.0%), noise band ±3, p=0.0002`
+pub fn describe(s: &Shift) -> String {
+    let pct = if s.before != 0.0 {
+        format!(" ({:+.1}%)", (s.after - s.before) / s.before.abs() * 100.0)
+    } else {
+        String::new()
+    };
+    let p = match s.movement {
+        Movement::Worse => s.p_worse,
+        _ => s.p_better,
+    };
+    let p = if p < 1e-4 {
+        "p<0.0001".to_string()
+    } else {
+        format!("p={p:.4}")
+    };
+    let (center, test) = match s.statistic {
+        Statistic::Median => ("median", "Mann-Whitney"),
+        Statistic::AlignedMean => (
+            "mean from a CHECKPOINT",
+            "paired by time since it, sign-flip",
+        ),
+        Statistic::AlignedMeanByWork => (
+            "mean from a CHECKPOINT",
+            "paired by transactions since it, sign-flip",
+        ),
+    };
+    format!(
+        "{center} {} → {}{pct}, noise band ±{}, {test} {p}",
+        short(s.before),
+        short(s.after),
+        short(s.noise)
+    )
+}
+
+fn short(v: f64) -> String {
+    if v.abs() >= 1000.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+fn provisional(input: &JudgeInput<'_>) -> Option<String> {
+    if !input.wal_goal {
+        return None;
+    }
+    match input.checkpoint_timeout {
+        Some(cycle) if input.observed >= cycle => None,
+        Some(cycle) if input.aligned => Some(format!(
+            "conservative: both windows start at a CHECKPOINT and last {}, less than the {} checkpoint cycle, so each holds one full-page-image burst; spacing checkpoints beyond the window is not credited",
+            format_duration(input.observed),
+            format_duration(cycle)
+        )),
+        Some(cycle) => Some(format!(
+            "provisional: observed {} is shorter than the {} checkpoint cycle, so the window may hold no checkpoint and show the full-page-image-free floor",
+            format_duration(input.observed),
+            format_duration(cycle)
+        )),
+        None => Some("provisional: the server's checkpoint_timeout could not be read, so the window may not cover a checkpoint cycle".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use std::collections::BTreeMap;
+
+    fn samples(metric: &str, values: &[f64]) -> Vec<Sample> {
+        values
+            .iter()
+            .map(|v| Sample {
+                at: Utc::now(),
+                values: BTreeMap::from([(metric.to_string(), Some(*v))]),
+            })
+            .collect()
+    }
+
+    fn merge(a: Vec<Sample>, b: Vec<Sample>) -> Vec<Sample> {
+        a.into_iter()
+            .zip(b)
+            .map(|(mut x, y)| {
+                x.values.extend(y.values);
+                x
+            })
+            .collect()
+    }
+
+    /// 12 noisy values around `center` (spread ±2).
+    fn around(center: f64) -> Vec<f64> {
+        [
+            0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 1.5, -1.5, 0.0, 1.0, -1.0,
+        ]
+        .iter()
+        .map(|d| center + d)
+        .collect()
+    }
+
+    fn specs() -> Vec<MetricSpec> {
+        vec![
+            MetricSpec {
+                name: "wal".into(),
+                direction: Direction::LowerIsBetter,
+                limit: Some((Comparison::Le, 90.0)),
+            },
+            MetricSpec {
+                name: "lat".into(),
+                direction: Direction::LowerIsBetter,
+                limit: Some((Comparison::Le, 200.0)),
+            },
+        ]
+    }
+
+    fn run(before: &[Sample], after: &[Sample], ended: &Ended) -> Judgement {
+        let specs = specs();
+        judge(&JudgeInput {
+            goal: "wal",
+            metrics: &specs,
+            before,
+            after,
+            ended,
+            observed: Duration::from_secs(900),
+            wal_goal: true,
+            aligned: false,
+            work: None,
+            checkpoint_timeout: Some(Duration::from_secs(300)),
+            rule: Rule::default(),
+        })
+    }
+
+    #[test]
+    fn clear_drop_beyond_noise_is_improved() {
+        let before = merge(
+            samples("wal", &around(100.0)),
+            samples("lat", &around(150.0)),
+        );
+        let after = merge(
+            samples("wal", &around(80.0)),
+            samples("lat", &around(150.0)),
+        );
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::Improved, "{}", j.reason);
+        let g = j.goal.unwrap();
+        assert_eq!((g.before, g.after), (100.0, 80.0));
+        // MAD of around(): deviations 0,1,1,2,2,.5,.5,1.5,1.5,0,1,1 -> median 1,
+        // so 1.4826 x MAD = 1.48; the 5% floor of the median (5.0) is wider.
+        assert!((g.noise - 5.0).abs() < 1e-9);
+        assert!(j.provisional.is_none());
+    }
+
+    #[test]
+    fn shift_inside_noise_band_is_no_effect() {
+        // Median moves by 1, band is ±1.48: no effect even though consistent.
+        let before = samples("wal", &around(100.0));
+        let after = samples("wal", &around(99.0));
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::NoEffect, "{}", j.reason);
+    }
+
+    #[test]
+    fn a_consistent_shift_below_the_minimum_effect_is_no_effect() {
+        // 4% down, beyond 1.48 x MAD and significant, but under the 5% floor.
+        let before = samples("wal", &around(100.0));
+        let after = samples("wal", &around(96.0));
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::NoEffect, "{}", j.reason);
+    }
+
+    #[test]
+    fn goal_up_is_regressed() {
+        let j = run(
+            &samples("wal", &around(80.0)),
+            &samples("wal", &around(100.0)),
+            &Ended::Complete,
+        );
+        assert_eq!(j.verdict, Verdict::Regressed, "{}", j.reason);
+    }
+
+    #[test]
+    fn other_metric_worse_beyond_noise_is_regressed_even_if_goal_improves() {
+        let before = merge(
+            samples("wal", &around(100.0)),
+            samples("lat", &around(100.0)),
+        );
+        let after = merge(
+            samples("wal", &around(50.0)),
+            samples("lat", &around(120.0)),
+        );
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::Regressed);
+        assert!(j.reason.contains("lat got worse"), "{}", j.reason);
+    }
+
+    #[test]
+    fn other_metric_crossing_its_limit_is_regressed() {
+        // lat moves 199 -> 201: a small move, but it crosses the 200 limit.
+        let before = merge(samples("wal", &around(100.0)), samples("lat", &[199.0; 12]));
+        let after = merge(samples("wal", &around(50.0)), samples("lat", &[201.0; 12]));
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::Regressed);
+        assert!(j.reason.contains("lat became violated"), "{}", j.reason);
+    }
+
+    #[test]
+    fn eight_samples_are_not_enough() {
+        let before = samples("wal", &around(100.0)[..8]);
+        let after = samples("wal", &around(10.0));
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::NoData);
+        assert!(j.reason.contains("8 samples before"), "{}", j.reason);
+    }
+
+    #[test]
+    fn gaps_in_the_goal_fail_closed() {
+        let before = samples("wal", &around(100.0));
+        let mut after = samples("wal", &around(10.0));
+        for s in after.iter_mut().take(3) {
+            s.values.insert("wal".into(), None);
+        }
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::NoData, "{}", j.reason);
+    }
+
+    #[test]
+    fn other_metric_going_silent_is_no_data() {
+        let before = merge(
+            samples("wal", &around(100.0)),
+            samples("lat", &around(100.0)),
+        );
+        let after = samples("wal", &around(50.0));
+        let j = run(&before, &after, &Ended::Complete);
+        assert_eq!(j.verdict, Verdict::NoData);
+        assert!(j.reason.contains("lat"), "{}", j.reason);
+    }
+
+    #[test]
+    fn alert_and_no_data_endings_win() {
+        let before = samples("wal", &around(100.0));
+        let after = samples("wal", &around(50.0));
+        assert_eq!(
+            run(&before, &after, &Ended::AlertFired("WalSpikes".into())).verdict,
+            Verdict::AlertFired
+        );
+        assert_eq!(
+            run(&before, &after, &Ended::NoData("down".into())).verdict,
+            Verdict::NoData
+        );
+        assert!(!Verdict::NoEffect.keeps() && Verdict::Improved.keeps());
+    }
+
+    #[test]
+    fn a_flat_metric_is_comparable_and_within_noise() {
+        // io_wait pinned at 0 before and after: ties everywhere, MAD 0.
+        let s = compare(
+            "io",
+            &[0.0; 12],
+            &[0.0; 12],
+            Direction::LowerIsBetter,
+            &Rule::default(),
+        )
+        .unwrap();
+        assert_eq!(s.movement, Movement::WithinNoise);
+        let s = compare(
+            "io",
+            &[0.0; 12],
+            &[1.0; 12],
+            Direction::LowerIsBetter,
+            &Rule::default(),
+        )
+        .unwrap();
+        assert_eq!(s.movement, Movement::Worse);
+    }
+
+    #[test]
+    fn higher_is_better_metric_is_judged_the_other_way() {
+        let s = compare(
+            "tps",
+            &around(100.0),
+            &around(120.0),
+            Direction::HigherIsBetter,
+            &Rule::default(),
+        )
+        .unwrap();
+        assert_eq!(s.movement, Movement::Better);
+        let s = compare(
+            "tps",
+            &around(100.0),
+            &around(120.0),
+            Direction::LowerIsBetter,
+            &Rule::default(),
+        )
+        .unwrap();
+        assert_eq!(s.movement, Movement::Worse);
+    }
+
+    #[test]
+    fn wal_window_shorter_than_checkpoint_cycle_is_provisional() {
+        let specs = specs();
+        let before = samples("wal", &around(100.0));
+        let after = samples("wal", &around(80.0));
+        let j = judge(&JudgeInput {
+            goal: "wal",
+            metrics: &specs,
+            before: &before,
+            after: &after,
+            ended: &Ended::Complete,
+            observed: Duration::from_secs(600),
+            wal_goal: true,
+            aligned: false,
+            work: None,
+            checkpoint_timeout: Some(Duration::from_secs(1800)),
+            rule: Rule::default(),
+        });
+        assert_eq!(j.verdict, Verdict::Improved);
+        let p = j.provisional.unwrap();
+        assert!(p.contains("10m") && p.contains("30m"), "{p}");
+    }
+}

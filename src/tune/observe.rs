@@ -1,0 +1,324 @@
+//! Settling and watching after a change: samples every SLA metric at a fixed
+//! interval, stops at once on a new tuning alert, on missing metrics, or on
+//! an interrupt.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::judge::Ended;
+use super::ports::{LeverBackend, Observer, Progress, Sample};
+use super::TuneError;
+
+/// Interrupt count, injected so tests pass their own (the CLI feeds it from
+/// Ctrl-C). First interrupt: finish by rolling back the open change; second:
+/// abort, leaving the journal to `tuner rollback`.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    tx: watch::Sender<u32>,
+}
+
+impl Trigger {
+    pub fn interrupt(&self) {
+        self.tx.send_modify(|n| *n += 1);
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> (Trigger, Shutdown) {
+        let (tx, rx) = watch::channel(0);
+        (Trigger { tx }, Shutdown { rx })
+    }
+
+    pub fn count(&self) -> u32 {
+        *self.rx.borrow()
+    }
+
+    /// Resolves once `n` interrupts have arrived; never if the trigger is gone.
+    pub async fn reached(&mut self, n: u32) {
+        loop {
+            if *self.rx.borrow_and_update() >= n {
+                return;
+            }
+            if self.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub settle: Duration,
+    pub observe: Duration,
+    pub interval: Duration,
+    /// How far back the metrics' queries read (`metrics::lookback`): after a
+    /// CHECKPOINT the first sample waits this long, so no sample of a window
+    /// opened by one still averages in what came before it.
+    pub lookback: Duration,
+}
+
+impl Windows {
+    /// Samples in one observation window (at least one).
+    pub fn samples(&self) -> u64 {
+        let interval = self.interval.as_millis().max(1);
+        (self.observe.as_millis() / interval).max(1) as u64
+    }
+}
+
+/// Whether a window starts at a CHECKPOINT, and who issues it.
+#[derive(Clone, Copy)]
+pub enum Opening<'a> {
+    /// Sample right after settling.
+    Plain,
+    /// Issue a CHECKPOINT through this backend after settling.
+    Checkpoint(&'a dyn LeverBackend),
+    /// The caller has just issued the CHECKPOINT through this backend.
+    AfterCheckpoint(&'a dyn LeverBackend),
+}
+
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub samples: Vec<Sample>,
+    /// Per sample, transactions since the window's CHECKPOINT; `None` when
+    /// the window has no CHECKPOINT or the counter could not be read.
+    pub work: Option<Vec<f64>>,
+    pub ended: Ended,
+    /// The first interrupt arrived: the caller rolls back and stops.
+    pub interrupted: bool,
+}
+
+/// A tuning alert that was not already firing before the change.
+async fn new_alert(
+    observer: &dyn Observer,
+    before: &BTreeSet<String>,
+) -> Result<Option<String>, String> {
+    let firing = observer
+        .firing_triggers()
+        .await
+        .map_err(|e| format!("cannot read alerts: {e}"))?;
+    Ok(firing.into_iter().find(|a| !before.contains(a)))
+}
+
+/// Why a wait ended early.
+enum EarlyEnd {
+    Interrupted,
+    Ended(Ended),
+}
+
+impl EarlyEnd {
+    fn with(self, samples: Vec<Sample>) -> Observation {
+        match self {
+            EarlyEnd::Interrupted => Observation {
+                samples,
+                work: None,
+                ended: Ended::Complete,
+                interrupted: true,
+            },
+            EarlyEnd::Ended(ended) => Observation {
+                samples,
+                work: None,
+                ended,
+                interrupted: false,
+            },
+        }
+    }
+}
+
+/// Waits `total` in interval-sized steps, so an alert raised by the change
+/// itself rolls it back without waiting for the whole time to pass.
+async fn wait(
+    total: Duration,
+    windows: &Windows,
+    observer: &dyn Observer,
+    firing_before: &BTreeSet<String>,
+    shutdown: &mut Shutdown,
+) -> Option<EarlyEnd> {
+    let mut left = total;
+    while !left.is_zero() {
+        let step = left.min(windows.interval.max(Duration::from_millis(1)));
+        tokio::select! {
+            biased;
+            _ = shutdown.reached(1) => return Some(EarlyEnd::Interrupted),
+            _ = tokio::time::sleep(step) => {}
+        }
+        left -= step;
+        match new_alert(observer, firing_before).await {
+            Ok(Some(name)) => return Some(EarlyEnd::Ended(Ended::AlertFired(name))),
+            Ok(None) => {}
+            Err(why) => return Some(EarlyEnd::Ended(Ended::NoData(why))),
+        }
+    }
+    None
+}
+
+/// Settles; then, for a window opened by a CHECKPOINT (`opening`), issues it
+/// if asked and waits out the metrics' lookback; then samples
+/// `windows.samples()` times. `on_sample` records each sample with the
+/// transactions since the CHECKPOINT (tuning.log) before the next one is
+/// taken. A failed CHECKPOINT ends the window as no data: a window that
+/// cannot be aligned cannot be judged against one that was.
+pub async fn observe(
+    observer: &dyn Observer,
+    windows: &Windows,
+    opening: Opening<'_>,
+    firing_before: &BTreeSet<String>,
+    shutdown: &mut Shutdown,
+    progress: &dyn Progress,
+    mut on_sample: impl FnMut(&Sample, Option<f64>) -> Result<(), TuneError>,
+) -> Result<Observation, TuneError> {
+    let mut samples = Vec::new();
+    let stop = |samples, ended| Ok(EarlyEnd::Ended(ended).with(samples));
+
+    progress.phase("settling");
+    if let Some(end) = wait(windows.settle, windows, observer, firing_before, shutdown).await {
+        return Ok(end.with(samples));
+    }
+
+    let counter = match opening {
+        Opening::Plain => None,
+        Opening::Checkpoint(backend) => {
+            progress.phase("CHECKPOINT: the window starts at a known point of the WAL cycle");
+            match backend.checkpoint().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return stop(
+                        samples,
+                        Ended::NoData("no database backend to CHECKPOINT".into()),
+                    )
+                }
+                Err(e) => return stop(samples, Ended::NoData(format!("CHECKPOINT failed: {e}"))),
+            }
+            Some(backend)
+        }
+        Opening::AfterCheckpoint(backend) => Some(backend),
+    };
+    let mut work = match counter {
+        Some(backend) => WorkCounter::start(backend).await,
+        None => WorkCounter::off(),
+    };
+    if counter.is_some() {
+        if !windows.lookback.is_zero() {
+            progress.phase(&format!(
+                "waiting {} after the CHECKPOINT: the metrics' queries look back that far",
+                crate::config::units::format_duration(windows.lookback)
+            ));
+        }
+        if let Some(end) = wait(windows.lookback, windows, observer, firing_before, shutdown).await
+        {
+            return Ok(end.with(samples));
+        }
+    }
+
+    let total = windows.samples();
+    progress.observing(total);
+    for done in 1..=total {
+        tokio::select! {
+            biased;
+            _ = shutdown.reached(1) => {
+                progress.done();
+                return Ok(EarlyEnd::Interrupted.with(samples));
+            }
+            _ = tokio::time::sleep(windows.interval) => {}
+        }
+        match new_alert(observer, firing_before).await {
+            Ok(Some(name)) => {
+                progress.done();
+                return stop(samples, Ended::AlertFired(name));
+            }
+            Ok(None) => {}
+            Err(why) => {
+                progress.done();
+                return stop(samples, Ended::NoData(why));
+            }
+        }
+        let sample = match observer.sample().await {
+            Ok(s) => s,
+            Err(e) => {
+                progress.done();
+                return stop(
+                    samples,
+                    Ended::NoData(format!("Prometheus unreachable during observation: {e}")),
+                );
+            }
+        };
+        on_sample(&sample, work.read().await)?;
+        progress.sampled(done, &sample);
+        samples.push(sample);
+    }
+    progress.done();
+    Ok(Observation {
+        samples,
+        work: work.finish(),
+        ended: Ended::Complete,
+        interrupted: false,
+    })
+}
+
+/// Transactions since a window's CHECKPOINT, read with each sample. One
+/// failed read drops the whole series: the window is then paired by time.
+struct WorkCounter<'a> {
+    backend: Option<&'a dyn LeverBackend>,
+    start: u64,
+    since: Vec<f64>,
+}
+
+impl<'a> WorkCounter<'a> {
+    fn off() -> WorkCounter<'a> {
+        WorkCounter {
+            backend: None,
+            start: 0,
+            since: Vec::new(),
+        }
+    }
+
+    async fn start(backend: &'a dyn LeverBackend) -> WorkCounter<'a> {
+        match backend.transactions().await {
+            Ok(Some(start)) => WorkCounter {
+                backend: Some(backend),
+                start,
+                since: Vec::new(),
+            },
+            Ok(None) => WorkCounter::off(),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the transaction counter; the window is paired by time: {e}"
+                );
+                WorkCounter::off()
+            }
+        }
+    }
+
+    /// Reads the counter for the sample just taken: transactions since the
+    /// CHECKPOINT, or `None` once the series is dropped.
+    async fn read(&mut self) -> Option<f64> {
+        let backend = self.backend?;
+        match backend.transactions().await {
+            // A counter that went backwards (statistics reset) says nothing.
+            Ok(Some(n)) if n >= self.start => {
+                let since = (n - self.start) as f64;
+                self.since.push(since);
+                Some(since)
+            }
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(
+                        "cannot read the transaction counter; the window is paired by time: {e}"
+                    );
+                }
+                self.backend = None;
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Vec<f64>> {
+        self.backend.map(|_| self.since)
+    }
+}

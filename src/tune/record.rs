@@ -1,0 +1,126 @@
+//! Turning a cycle (or a rollback) into a `CHANGELOG_TUNING.md` section.
+
+use chrono::Utc;
+
+use super::catalog::Lever;
+use super::cycle::Context;
+use super::judge::{describe, Judgement, Movement};
+use super::observe::Windows;
+use super::ports::Move;
+use super::report::CycleReport;
+use super::TuneError;
+use crate::config::units::format_duration;
+use crate::config::Config;
+use crate::journal::changelog::{self, ChangelogEntry};
+
+fn value(config: &Config, metric: &str, v: Option<f64>) -> String {
+    match (v, config.metrics.get(metric)) {
+        (Some(v), Some(def)) => def.unit.format(v),
+        (Some(v), None) => format!("{v}"),
+        (None, _) => "n/a".into(),
+    }
+}
+
+fn was(lever: &Lever, mv: &Move) -> String {
+    lever
+        .assignment(mv.from.as_deref())
+        .split_once('=')
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) fn changelog(
+    cx: &Context<'_>,
+    cycle: &CycleReport,
+    lever: &Lever,
+    judgement: Option<&Judgement>,
+    windows: &Windows,
+) -> Result<(), TuneError> {
+    let result = match (cycle.verdict, cycle.kept) {
+        (Some(v), true) => format!("✅ {v}"),
+        (Some(v), false) => format!("↩️ rolled back ({v}): {}", cycle.reason),
+        (None, _) => format!("↩️ rolled back: {}", cycle.reason),
+    };
+    let mut details = vec![
+        format!(
+            "Change: {} (cycle {}, symptom {}, cost {}, {}; was {})",
+            cycle.change_id,
+            cycle.cycle,
+            cycle.symptom,
+            cycle.cost,
+            cycle.plan.disruption,
+            was(lever, &cycle.mv)
+        ),
+        format!(
+            "Window: {} before vs {} after, every {}, after {} settle; {} samples before, {} after",
+            format_duration(windows.observe),
+            format_duration(windows.observe),
+            format_duration(windows.interval),
+            format_duration(windows.settle),
+            cycle.samples_before,
+            cycle.samples_after
+        ),
+    ];
+    if let Some(j) = judgement {
+        if let Some(g) = &j.goal {
+            details.push(format!("Evidence: {} ({})", describe(g), j.verdict));
+        }
+        if let Some(p) = &j.provisional {
+            details.push(format!("Note: {p}"));
+        }
+        let others: Vec<String> = j
+            .others
+            .iter()
+            .map(|s| {
+                let how = match s.movement {
+                    Movement::Better => "better",
+                    Movement::Worse => "worse",
+                    Movement::WithinNoise => "within noise",
+                };
+                format!(
+                    "{} {} → {} ({how})",
+                    s.metric,
+                    value(cx.config, &s.metric, Some(s.before)),
+                    value(cx.config, &s.metric, Some(s.after))
+                )
+            })
+            .collect();
+        if !others.is_empty() {
+            details.push(format!("Other metrics: {}", others.join("; ")));
+        }
+    }
+    let entry = ChangelogEntry {
+        at: Utc::now(),
+        lever: cycle.assignment.clone(),
+        goal: Some((
+            cycle.goal_metric.clone(),
+            value(cx.config, &cycle.goal_metric, cycle.goal_before),
+            value(cx.config, &cycle.goal_metric, cycle.goal_after),
+        )),
+        result,
+        details,
+    };
+    Ok(changelog::append(&cx.changelog, &entry)?)
+}
+
+/// A rollback done by `tuner rollback`.
+pub(crate) fn rollback_entry(
+    path: &std::path::Path,
+    change_id: &str,
+    lever: &Lever,
+    mv: &Move,
+    why: &str,
+) -> Result<(), TuneError> {
+    let entry = ChangelogEntry {
+        at: Utc::now(),
+        lever: lever.assignment(mv.from.as_deref()),
+        goal: None,
+        result: format!("↩️ rolled back by `tuner rollback`: {why}"),
+        details: vec![format!(
+            "Change: {change_id} undone ({} restored to {})",
+            lever.name,
+            was(lever, mv)
+        )],
+    };
+    Ok(changelog::append(path, &entry)?)
+}

@@ -1,0 +1,159 @@
+//! Human output for `tune` and `rollback`: a table per cycle, the final SLA,
+//! the plan of a dry run. Machines get the same reports as JSON.
+
+use comfy_table::Table;
+
+use super::report::{CycleReport, DryRunPlan, RunReport};
+use super::rollback::RollbackReport;
+use crate::config::Config;
+use crate::metrics::SlaReport;
+
+fn table() -> Table {
+    crate::output::styled()
+}
+
+fn value(config: &Config, metric: &str, v: Option<f64>) -> String {
+    match (v, config.metrics.get(metric)) {
+        (Some(v), Some(def)) => def.unit.format(v),
+        (Some(v), None) => v.to_string(),
+        (None, _) => "-".into(),
+    }
+}
+
+fn cycle_table(config: &Config, c: &CycleReport) -> String {
+    let mut t = table();
+    let was = c.mv.from.clone().unwrap_or_else(|| "default".into());
+    let verdict = match c.verdict {
+        Some(v) if c.kept => format!("{v} → kept"),
+        Some(v) => format!("{v} → rolled back"),
+        None => "interrupted → rolled back".into(),
+    };
+    t.set_header(vec![format!("cycle {}", c.cycle), c.change_id.clone()]);
+    t.add_row(vec![
+        "goal".to_string(),
+        format!("{} ({})", c.goal_metric, c.symptom),
+    ]);
+    t.add_row(vec![
+        "lever".to_string(),
+        format!("{} (was {was})", c.assignment),
+    ]);
+    t.add_row(vec![
+        "cost".to_string(),
+        format!("{}, {}", c.cost, c.plan.disruption),
+    ]);
+    // The evidence row says which: a median, or for WAL windows opened by a
+    // CHECKPOINT, a mean.
+    let center = match &c.evidence {
+        Some(e) if e.starts_with("mean") => "goal mean",
+        _ => "goal median",
+    };
+    t.add_row(vec![
+        center.to_string(),
+        format!(
+            "{} → {}",
+            value(config, &c.goal_metric, c.goal_before),
+            value(config, &c.goal_metric, c.goal_after)
+        ),
+    ]);
+    t.add_row(vec![
+        "samples".to_string(),
+        format!("{} before, {} after", c.samples_before, c.samples_after),
+    ]);
+    t.add_row(vec!["verdict".to_string(), verdict]);
+    t.add_row(vec!["why".to_string(), c.reason.clone()]);
+    if let Some(e) = &c.evidence {
+        t.add_row(vec!["evidence".to_string(), e.clone()]);
+    }
+    if let Some(p) = &c.provisional {
+        t.add_row(vec!["note".to_string(), p.clone()]);
+    }
+    t.to_string()
+}
+
+pub fn sla_table(config: &Config, sla: &SlaReport) -> String {
+    let mut t = table();
+    t.set_header(vec!["metric", "value", "objective", "state"]);
+    for m in &sla.metrics {
+        t.add_row(vec![
+            m.name.clone(),
+            value(config, &m.name, m.value),
+            m.objective.clone().unwrap_or_else(|| "-".into()),
+            m.state.label().to_string(),
+        ]);
+    }
+    t.to_string()
+}
+
+fn plan_text(p: &DryRunPlan) -> String {
+    let mut out = format!(
+        "Plan for cycle 1 (dry run, nothing changed):\n  goal:   {} ({})\n  lever:  {} (was {}; cost {}, {})\n  steps:\n",
+        p.goal_metric,
+        p.symptom,
+        p.assignment,
+        p.mv.from.clone().unwrap_or_else(|| "default".into()),
+        p.cost,
+        p.plan.disruption
+    );
+    for (i, step) in p.plan.steps.iter().enumerate() {
+        out.push_str(&format!("    {}. {step}\n", i + 1));
+    }
+    out.push_str(&format!("  judged: {}\n", p.windows));
+    for s in &p.skipped {
+        out.push_str(&format!("  skipped {}: {}\n", s.lever, s.reason));
+    }
+    out
+}
+
+pub fn run_human(config: &Config, report: &RunReport) -> String {
+    let mut out = String::new();
+    for c in &report.cycles {
+        out.push_str(&cycle_table(config, c));
+        out.push_str("\n\n");
+    }
+    if let Some(plan) = &report.dry_run {
+        out.push_str(&plan_text(plan));
+        out.push('\n');
+    }
+    if let Some(sla) = &report.sla {
+        out.push_str(&sla_table(config, sla));
+        out.push('\n');
+    }
+    if let Some(b) = &report.backup {
+        out.push_str(&format!("backup: {}\n", b.display()));
+    }
+    out.push_str(&report.message);
+    out.push('\n');
+    out
+}
+
+pub fn rollback_human(report: &RollbackReport) -> String {
+    let mut out = String::new();
+    if !report.undone.is_empty() {
+        let mut t = table();
+        t.set_header(vec!["change", "lever", "restores", "was", "plan"]);
+        for u in &report.undone {
+            let plan = u
+                .plan
+                .as_ref()
+                .map(|p| p.steps.join("; "))
+                .unwrap_or_else(|| "done".into());
+            t.add_row(vec![
+                u.change_id.clone(),
+                u.lever.clone(),
+                u.restores.clone(),
+                format!("{:?}", u.was).to_lowercase(),
+                plan,
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    for u in &report.undone {
+        if let Some(d) = &u.drift {
+            out.push_str(&format!("warning: {d}\n"));
+        }
+    }
+    out.push_str(&report.message);
+    out.push('\n');
+    out
+}

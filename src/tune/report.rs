@@ -1,0 +1,95 @@
+//! What a tuning run returns: data only. `render` turns it into tables,
+//! `--output json` prints it as is.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::catalog::{Cost, Symptom};
+use super::choose::Skipped;
+use super::judge::Verdict;
+use super::ports::{Move, Plan};
+use crate::metrics::SlaReport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every objective holds.
+    SlaMet,
+    /// Cycles ran out with an objective still violated.
+    StillViolated,
+    /// No lever is left for any violated objective.
+    NoLever,
+    /// `--dry-run`: the first cycle's plan was printed, nothing changed.
+    DryRun,
+    /// Ctrl-C: the open change was rolled back and the run stopped.
+    Interrupted,
+    /// Nothing is violated, but some objective has no data or no baseline:
+    /// "SLA met" cannot be claimed (fail closed).
+    Unmeasured,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    pub cycle: u32,
+    pub change_id: String,
+    pub goal_metric: String,
+    pub symptom: Symptom,
+    pub lever: String,
+    /// `max_wal_size=4GB`.
+    pub assignment: String,
+    pub mv: Move,
+    pub cost: Cost,
+    pub plan: Plan,
+    /// `None` when the run was interrupted before a verdict.
+    pub verdict: Option<Verdict>,
+    pub kept: bool,
+    pub reason: String,
+    pub provisional: Option<String>,
+    /// The goal's numbers behind the verdict: medians, noise band, p-value.
+    pub evidence: Option<String>,
+    pub goal_before: Option<f64>,
+    pub goal_after: Option<f64>,
+    pub samples_before: usize,
+    pub samples_after: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What the first cycle would do, for `--dry-run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunPlan {
+    pub goal_metric: String,
+    pub symptom: Symptom,
+    pub lever: String,
+    pub assignment: String,
+    pub mv: Move,
+    pub cost: Cost,
+    pub plan: Plan,
+    /// How the change will be judged: which windows, opened how.
+    pub windows: String,
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub cycles: Vec<CycleReport>,
+    /// The last SLA measurement.
+    pub sla: Option<SlaReport>,
+    pub dry_run: Option<DryRunPlan>,
+    pub backup: Option<PathBuf>,
+    /// Why the run stopped, for humans.
+    pub message: String,
+}
+
+impl RunReport {
+    /// 0 when the SLA is met (or for a dry run), 3 when it is still violated,
+    /// 1 when interrupted.
+    pub fn exit_code(&self) -> u8 {
+        match self.outcome {
+            Outcome::SlaMet | Outcome::DryRun => crate::exit::OK,
+            Outcome::StillViolated | Outcome::NoLever => crate::exit::SLA_VIOLATED,
+            Outcome::Interrupted | Outcome::Unmeasured => crate::exit::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Putting a lever back, journaled: the one undo path shared by the cycle
+//! (a change not kept, an interrupt) and `tuner rollback`.
+
+use super::catalog::Lever;
+use super::cycle::Context;
+use super::ledger::{Action, Ledger};
+use super::observe::Shutdown;
+use super::ports::{LeverBackend, Move};
+use super::TuneError;
+
+/// Restores a change's prior value through the journal: intent, revert,
+/// outcome. A second interrupt abandons it, leaving the intent open for
+/// `tuner rollback`.
+pub(crate) async fn restore(
+    cx: &Context<'_>,
+    change_id: &str,
+    lever: &Lever,
+    mv: &Move,
+    shutdown: &mut Shutdown,
+) -> Result<(), TuneError> {
+    restore_with(&cx.ledger, cx.backend, change_id, lever, mv, shutdown).await
+}
+
+pub(crate) async fn restore_with(
+    ledger: &Ledger,
+    backend: &dyn LeverBackend,
+    change_id: &str,
+    lever: &Lever,
+    mv: &Move,
+    shutdown: &mut Shutdown,
+) -> Result<(), TuneError> {
+    ledger.intent(change_id, Action::Revert, lever, mv)?;
+    let result = tokio::select! {
+        // Checked first: a second interrupt must abort even if the revert is ready.
+        biased;
+        _ = shutdown.reached(2) => return Err(TuneError::Aborted { during: format!("rolling back {change_id}") }),
+        r = backend.revert(lever, mv) => r,
+    };
+    ledger.outcome(
+        change_id,
+        Action::Revert,
+        &result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+    )?;
+    result.map_err(|source| TuneError::RollbackFailed {
+        change: change_id.to_string(),
+        source,
+    })
+}
