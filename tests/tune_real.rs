@@ -216,12 +216,6 @@ fn cheapest_wal_lever_is_kept_under_real_load_and_logs_agree_with_prometheus() {
         "tuning.log gives {paired_before} -> {paired_after}, the report {before} -> {after}"
     );
     assert!(pairs >= 9, "{pairs} pairs");
-    // The load is paced, so the plain window mean says much the same.
-    let logged_mean = mean(observed.iter().map(|(_, v)| *v).collect());
-    assert!(
-        (logged_mean - after).abs() <= after * 0.15,
-        "{logged_mean} vs {after}"
-    );
     // Each logged sample is what Prometheus computes for that moment: the
     // log's timestamp is truncated to the second, so compare with the query
     // evaluated at that second and the next one.
@@ -241,8 +235,13 @@ fn cheapest_wal_lever_is_kept_under_real_load_and_logs_agree_with_prometheus() {
         "only {agree} of {} logged samples match Prometheus",
         observed.len()
     );
-    // Prometheus over the whole after-window tells the same story.
+    // Prometheus over the whole after-window tells the same story as the
+    // log. Both are means over time; the reported mean is over transactions
+    // (the burst of full-page images is slower per transaction, so it takes
+    // more seconds than transactions), which is why it is checked against
+    // the paired log above, not against these.
     let (first, last) = (observed[0].0, observed[observed.len() - 1].0);
+    let logged_mean = mean(observed.iter().map(|(_, v)| *v).collect());
     let prom = mean(
         stack
             .range(query, first, last, 1.0)
@@ -251,8 +250,8 @@ fn cheapest_wal_lever_is_kept_under_real_load_and_logs_agree_with_prometheus() {
             .collect(),
     );
     assert!(
-        (prom - after).abs() <= after * 0.15,
-        "Prometheus mean {prom} vs reported {after}"
+        (prom - logged_mean).abs() <= logged_mean * 0.15,
+        "Prometheus mean {prom} vs tuning.log's {logged_mean}"
     );
 
     // CHANGELOG_TUNING.md: the kept change with the same means.
