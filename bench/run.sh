@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy-swap benchmark: the real `tuner deploy` (blue-green through
 # HAProxy) vs naive recreate vs Docker Swarm start-first, in one run;
-# writes BENCHMARKS.md.
+# writes its section of BENCHMARKS.md.
 #
 #   bench/run.sh                      # 5 runs of each method
 #   TUNER_BENCH_RUNS=9 bench/run.sh
@@ -16,6 +16,8 @@
 # (bench/deploy_swap.rs, compiled into tests/haproxy.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib/section.sh
+source bench/lib/section.sh
 
 runs=${TUNER_BENCH_RUNS:-5}
 methods=${TUNER_BENCH_METHODS:-tuner,naive,swarm}
@@ -39,9 +41,8 @@ TUNER_BENCH_RUNS=$runs TUNER_BENCH_METHODS=$methods TUNER_BENCH_OUT=$table \
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 swarm_after=$(docker info --format '{{.Swarm.LocalNodeState}}')
 
+section=target/bench/deploy_swap.section.md
 {
-  echo "# Benchmarks"
-  echo
   echo "## Re-sizing a container: blue-green swap vs naive recreate vs Swarm"
   echo
   echo "- Date: $started; machine: $(nproc) cores, Docker $(docker version --format '{{.Server.Version}}'), $(haproxy -v | head -1 | cut -d' ' -f1-3)."
@@ -64,5 +65,6 @@ swarm_after=$(docker info --format '{{.Swarm.LocalNodeState}}')
   echo '```'
   grep -E "^(tuner|router|router-docker|naive|swarm) " "$log" || true
   echo '```'
-} > BENCHMARKS.md
-echo "bench: wrote BENCHMARKS.md"
+} >"$section"
+write_section deploy-swap "$section"
+echo "bench: wrote the deploy-swap section of BENCHMARKS.md"
