@@ -47,7 +47,7 @@ test: ## Everything CI runs: setup if needed, fmt, clippy, all unit and integrat
 lint: ## rustfmt, clippy and shellcheck
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	shellcheck -x scripts/*.sh scripts/lib/*.sh
+	shellcheck -x scripts/*.sh scripts/lib/*.sh bench/*.sh bench/lib/*.sh
 
 performance-baseline: build ## Capture baseline.yaml from Prometheus
 	$(TUNER) baseline
@@ -61,6 +61,7 @@ performance-tuning: build ## Closed-loop tuning on the demo stack (15 min window
 demo: setup dev-up build ## The whole tour on the demo stack: baseline, status, a short tune run, a deploy
 	scripts/demo.sh
 
-bench: build ## Benchmarks: deploy swap vs naive/Swarm (BENCHMARKS.md), tune vs PGTune (bench/TUNE_RESULTS.md)
+bench: build ## Benchmarks: status and dev-up, deploy swap vs naive/Swarm (BENCHMARKS.md), tune vs PGTune (bench/TUNE_RESULTS.md)
+	bench/status.sh
 	bench/run.sh
 	bench/tune_vs_pgtune.sh

@@ -162,7 +162,10 @@ pub async fn run(
         max_cycles: args.max_cycles,
         windows,
         dry_run: args.dry_run,
-        rule: Rule::default(),
+        rule: Rule {
+            guard_margin: config.tune.clone().unwrap_or_default().guard_margin,
+            ..Rule::default()
+        },
     };
     let report = Tuner::new(cx, opts)
         .run(&mut shutdown)

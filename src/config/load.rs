@@ -355,4 +355,14 @@ profiles:
         assert!(err.contains("metrics.io_wait"), "{err}");
         assert!(err.contains("a unit is required"), "{err}");
     }
+
+    #[test]
+    fn guard_margin_is_a_percentage_within_range() {
+        let with = |margin: &str| parse(&format!("{GOOD}tune:\n  guard_margin: \"{margin}\"\n"));
+        let c = with("25%").unwrap();
+        assert_eq!(c.tune.unwrap().guard_margin, 0.25);
+        let err = with("150%").unwrap_err().to_string();
+        assert!(err.contains("config/tuner.yaml:27:"), "{err}");
+        assert!(err.contains("between 0% and 100%, got 150%"), "{err}");
+    }
 }

@@ -30,6 +30,22 @@ pub struct TuneConfig {
     /// How PostgreSQL is restarted for `postmaster` settings. Unset: restart
     /// levers are skipped with that reason.
     pub restarter: Option<RestarterConfig>,
+    /// The share of a guard metric's headroom to its objective a change may
+    /// use up before its worsening vetoes the change, as a fraction (`10%`
+    /// in the file is 0.1).
+    #[serde(deserialize_with = "de_margin")]
+    pub guard_margin: f64,
+}
+
+fn de_margin<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let s = String::deserialize(d)?;
+    let percent = super::units::parse_percent(&s).map_err(serde::de::Error::custom)?;
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(serde::de::Error::custom(format!(
+            "guard_margin must be between 0% and 100%, got {s}"
+        )));
+    }
+    Ok(percent / 100.0)
 }
 
 /// Exactly one of `container` (restarted through the Docker API with its own
@@ -61,6 +77,7 @@ impl Default for TuneConfig {
                 .to_vec(),
             command_timeout: Duration::from_secs(300),
             restarter: None,
+            guard_margin: 0.1,
         }
     }
 }

@@ -161,6 +161,7 @@ pub fn compare(
         before: mean_before,
         after: mean_after,
         noise,
+        drift: None,
         p_better,
         p_worse,
         movement: movement(

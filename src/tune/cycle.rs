@@ -24,6 +24,7 @@ use super::ledger::{Action, Ledger, Status};
 use super::observe::{observe, Opening, Shutdown, Windows};
 use super::ports::{LeverBackend, ObserveError, Observer, Progress, Sample};
 use super::record;
+use super::reference::Reference;
 use super::report::{CycleReport, DryRunPlan, Outcome, RunReport};
 use super::restore::restore;
 use super::stats::median;
@@ -120,15 +121,6 @@ fn violations(report: &SlaReport) -> Result<Vec<(String, Option<Symptom>)>, Tune
             Ok((m.name.clone(), symptom))
         })
         .collect()
-}
-
-/// A window describing the current state: the "before" of the next change.
-struct Reference {
-    samples: Vec<Sample>,
-    /// It starts at a CHECKPOINT the tuner issued (see `aligned`).
-    aligned: bool,
-    /// Per sample, transactions since that CHECKPOINT, when readable.
-    work: Option<Vec<f64>>,
 }
 
 /// After-windows and re-measurements open the way their reference did.
@@ -456,6 +448,16 @@ impl<'a> Tuner<'a> {
             .into_iter()
             .collect();
         let reference = match self.reference.take() {
+            // The first window after the last kept change is a stale
+            // "before" for WAL (see `reference`): measure afresh, and keep
+            // how far the two windows of this setting drifted apart.
+            Some(r) if wal_goal && r.aligned && r.after_change => match self
+                .window_from_checkpoint(&change_id, &firing_before, shutdown)
+                .await?
+            {
+                Some(fresh) => Some(fresh.with_drift_from(&r, &goal, &self.opts.rule)),
+                None => Some(r),
+            },
             Some(r) if r.aligned || !wal_goal => Some(r),
             other if wal_goal => match self
                 .window_from_checkpoint(&change_id, &firing_before, shutdown)
@@ -468,20 +470,20 @@ impl<'a> Tuner<'a> {
         };
         let before = match reference {
             Some(r) => r,
-            None => Reference {
-                samples: self
-                    .cx
+            None => Reference::new(
+                self.cx
                     .observer
                     .history(windows.observe, windows.interval)
                     .await?,
-                aligned: false,
-                work: None,
-            },
+                false,
+                None,
+            ),
         };
         // A window opened by a CHECKPOINT is compared only with another one:
         // its I/O burst would otherwise flatter whatever comes after, WAL
         // goal or not.
         let aligned = before.aligned;
+        let drift = before.drift;
         let before_work = before.work;
         let before = before.samples;
         self.ensure_backup().await?;
@@ -599,6 +601,7 @@ impl<'a> Tuner<'a> {
                 .as_deref()
                 .zip(observation.work.as_deref())
                 .map(|(before, after)| aligned::Work { before, after }),
+            drift: if wal_goal && aligned { drift } else { None },
             checkpoint_timeout,
             rule: self.opts.rule,
         });
@@ -637,9 +640,8 @@ impl<'a> Tuner<'a> {
             }
             // The observation is the new normal: the next change is judged against it.
             self.reference = Some(Reference {
-                samples: observation.samples,
-                aligned,
-                work: observation.work,
+                after_change: true,
+                ..Reference::new(observation.samples, aligned, observation.work)
             });
         } else {
             self.cx
@@ -654,14 +656,13 @@ impl<'a> Tuner<'a> {
             // window before the change still describes the state restored,
             // and the final SLA reading needs it when it opened at a
             // CHECKPOINT.
+            let earlier = Reference::new(before, aligned, before_work);
             self.reference = if cycle < self.opts.max_cycles {
-                self.remeasure(&change_id, aligned, shutdown).await
+                self.remeasure(&change_id, aligned, shutdown)
+                    .await
+                    .map(|r| r.with_drift_from(&earlier, &goal, &self.opts.rule))
             } else {
-                Some(Reference {
-                    samples: before,
-                    aligned,
-                    work: before_work,
-                })
+                Some(earlier)
             };
         }
         record::changelog(&self.cx, &out, &lever, Some(&judgement), &windows)?;
@@ -709,11 +710,8 @@ impl Tuner<'_> {
         )
         .await
         .ok()?;
-        (observation.ended == Ended::Complete && !observation.interrupted).then_some(Reference {
-            samples: observation.samples,
-            aligned,
-            work: observation.work,
-        })
+        (observation.ended == Ended::Complete && !observation.interrupted)
+            .then(|| Reference::new(observation.samples, aligned, observation.work))
     }
 
     /// A before-window that starts at a CHECKPOINT, for a WAL goal, logged
@@ -759,11 +757,11 @@ impl Tuner<'_> {
             return Err(TuneError::Interrupted);
         }
         match observation.ended {
-            Ended::Complete => Ok(Some(Reference {
-                samples: observation.samples,
-                aligned: true,
-                work: observation.work,
-            })),
+            Ended::Complete => Ok(Some(Reference::new(
+                observation.samples,
+                true,
+                observation.work,
+            ))),
             Ended::NoData(why) => Err(ObserveError(why).into()),
             Ended::AlertFired(name) => Err(ObserveError(format!(
                 "alert {name} started firing before any change was made"

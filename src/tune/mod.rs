@@ -20,6 +20,7 @@ pub mod ports;
 pub mod progress;
 pub mod prometheus;
 mod record;
+mod reference;
 pub mod render;
 pub mod report;
 mod restore;

@@ -1006,13 +1006,15 @@ async fn wal_windows_start_at_a_checkpoint_and_the_sla_is_read_over_the_window()
     assert_eq!(report.outcome, Outcome::SlaMet, "{}", report.message);
     assert!(report.message.contains("CHECKPOINT"), "{}", report.message);
 
-    // A CHECKPOINT opens the before-window, each after-window, and the
-    // fresh window after a rollback.
+    // A CHECKPOINT opens the before-window, each after-window, the fresh
+    // before-window after a kept change, and the re-measurement after a
+    // rollback.
     assert_eq!(
         checkpoints_and_writes(&w.backend),
         [
             "checkpoint",
             "apply max_wal_size 1GB->4GB",
+            "checkpoint",
             "checkpoint",
             "apply max_wal_size 4GB->8GB",
             "checkpoint",
@@ -1032,7 +1034,56 @@ async fn wal_windows_start_at_a_checkpoint_and_the_sla_is_read_over_the_window()
             .lines()
             .filter(|l| l.contains("\"phase\":\"before\""))
             .count(),
-        60
+        2 * 60,
+        "the first change's before-window, and 8GB's fresh one"
+    );
+    // 4GB's after-window and the fresh one are two windows of one setting:
+    // 8GB is judged with their drift in its band.
+    let second = report.cycles[1].evidence.clone().unwrap();
+    assert!(
+        second.contains("drift between two windows before the change"),
+        "{second}"
+    );
+}
+
+/// The first window after a change reads 15% above later windows of the
+/// same setting (the drift the bench saw). Judged against that window, 8GB,
+/// which does nothing, would look like a 15% cut and be kept. Judged against
+/// a fresh window of 4GB, it is no effect, and the drift between the two
+/// 4GB windows is in its band.
+#[tokio::test(start_paused = true)]
+async fn a_change_is_judged_against_a_fresh_window_not_the_first_after_the_last_change() {
+    let w = World::new(World::checkpointing_backend());
+    let backend = w.backend.clone();
+    let obs = w.observer(move |l| {
+        let checkpoints = backend
+            .checkpoints
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let wal = if is(l, "max_wal_size", "1GB") {
+            300.0
+        } else if checkpoints == 2 {
+            // 4GB's after-window: the second CHECKPOINT opened it.
+            138.0
+        } else {
+            120.0
+        };
+        metrics(wal, 100.0)
+    });
+    let report = w.run(&obs, 2).await;
+    assert_eq!(
+        kept(&report),
+        [("max_wal_size", true), ("max_wal_size", false)],
+        "{}",
+        report.message
+    );
+    let second = &report.cycles[1];
+    assert_eq!(second.verdict, Some(Verdict::NoEffect), "{}", second.reason);
+    let evidence = second.evidence.clone().unwrap();
+    assert!(
+        evidence.starts_with("mean from a CHECKPOINT 120 → 120")
+            && evidence
+                .contains("noise band ±18 (the drift between two windows before the change)"),
+        "{evidence}"
     );
 }
 
