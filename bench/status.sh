@@ -9,8 +9,8 @@
 #      four queries sent by curl one after another, measured in the same run.
 # Writes the status section of BENCHMARKS.md; raw lines in target/bench/status/.
 #
-#   bench/status.sh                         # 20 runs of each
-#   TUNER_BENCH_STATUS_RUNS=50 bench/status.sh
+#   bench/status.sh            # 3 dev-ups from no images, 20 status runs
+#   TUNER_BENCH_DEVUP_RUNS=1 TUNER_BENCH_STATUS_RUNS=50 bench/status.sh
 #
 # The image tags are shared with the demo stack: a running demo keeps its
 # containers (the tags are removed, the images stay until they are unused),
@@ -22,7 +22,10 @@ root=$(pwd)
 source bench/lib/section.sh
 
 runs=${TUNER_BENCH_STATUS_RUNS:-20}
-[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "bench: TUNER_BENCH_STATUS_RUNS must be a positive number, got '$runs'" >&2; exit 2; }
+devups=${TUNER_BENCH_DEVUP_RUNS:-3}
+for n in "$runs" "$devups"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench: TUNER_BENCH_STATUS_RUNS and TUNER_BENCH_DEVUP_RUNS must be positive numbers, got '$n'" >&2; exit 2; }
+done
 out=$root/target/bench/status
 mkdir -p "$out"
 export TUNER_ENV_FILE=$out/stack.env
@@ -32,6 +35,7 @@ log=$out/status.log
 
 now_ns() { date +%s%N; }
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f\n", ns / 1e6 }'; }
+secs() { awk -v ns="$1" 'BEGIN { printf "%.1f\n", ns / 1e9 }'; }
 # min / median / max of numbers on stdin, one per line.
 spread() { sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s / %s / %s", v[1], m, v[NR] }'; }
 
@@ -42,23 +46,29 @@ trap cleanup EXIT
 # image packs the release example.
 cargo build --release --bin tuner --example loadgen
 scripts/dev-env.sh --force --env-file "$TUNER_ENV_FILE" --project tuner-bench
-scripts/dev-down.sh --volumes
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 mapfile -t names < <(scripts/images.sh --list)
-for name in "${names[@]}"; do
-  case "$name" in postgres) tag=local/postgres:15 ;; *) tag=local/$name:latest ;; esac
-  docker image rm -f "$tag" >/dev/null 2>&1 || true
+: >"$out/images_s"; : >"$out/up_s"; : >"$out/devup_s"
+for ((i = 1; i <= devups; i++)); do
+  # Nothing left from before: no containers, volumes, images or rootfs.
+  scripts/dev-down.sh --volumes
+  for name in "${names[@]}"; do
+    case "$name" in postgres) tag=local/postgres:15 ;; *) tag=local/$name:latest ;; esac
+    docker image rm -f "$tag" >/dev/null 2>&1 || true
+  done
+  rm -rf build/images
+  t0=$(now_ns)
+  scripts/images.sh | tee -a "$log"
+  t1=$(now_ns)
+  SKIP_IMAGES=1 scripts/dev-up.sh | tee -a "$log"
+  t2=$(now_ns)
+  secs $((t1 - t0)) >>"$out/images_s"
+  secs $((t2 - t1)) >>"$out/up_s"
+  secs $((t2 - t0)) >>"$out/devup_s"
+  echo "dev-up $i from no images: images $(secs $((t1 - t0))) s, up to healthy $(secs $((t2 - t1))) s" | tee -a "$log"
 done
-rm -rf build/images
-
-t0=$(now_ns)
-scripts/images.sh | tee -a "$log"
-t1=$(now_ns)
-SKIP_IMAGES=1 scripts/dev-up.sh | tee -a "$log"
-t2=$(now_ns)
-echo "dev-up from no images: images $(ms $((t1 - t0))) ms, up to healthy $(ms $((t2 - t1))) ms" | tee -a "$log"
 
 # The shipped config, pointed at this stack: its env file, and its own
 # baseline and state under target/ so a user's files are never touched.
@@ -117,7 +127,7 @@ section=$out/section.md
   echo "## \`tuner status\` and \`make dev-up\` from no images"
   echo
   echo "- Date: $started; machine: $(nproc) cores, Docker $(docker version --format '{{.Server.Version}}'); load average before / after: $load_before / $load_after."
-  echo "- Command: \`bench/status.sh\` (TUNER_BENCH_STATUS_RUNS=$runs), run by \`make bench\`. Its own Compose project (\`tuner-bench\`) from \`demo/docker-compose.yml\`, under the demo writer app's load."
+  echo "- Command: \`bench/status.sh\` (TUNER_BENCH_STATUS_RUNS=$runs TUNER_BENCH_DEVUP_RUNS=$devups), run by \`make bench\`. Its own Compose project (\`tuner-bench\`) from \`demo/docker-compose.yml\`, under the demo writer app's load."
   echo
   echo "| what | min / median / max | target |"
   echo "|---|---|---|"
@@ -125,9 +135,9 @@ section=$out/section.md
   echo "| \`tuner status\` peak RSS | $rss_spread MB | <= 20 MB |"
   echo "| peer: the same ${#queries[@]} queries by \`curl\`, one after another | $curl_spread ms | |"
   echo "| tuner / curl, per run | $ratio | |"
-  echo "| \`make dev-up\` with no images: build the images | $(ms $((t1 - t0))) ms | |"
-  echo "| \`make dev-up\` with no images: \`docker-compose up\` to all healthy | $(ms $((t2 - t1))) ms | |"
-  echo "| \`make dev-up\` with no images, total | $(ms $((t2 - t0))) ms | |"
+  echo "| \`make dev-up\` with no images ($devups runs): build the images | $(spread <"$out/images_s") s | |"
+  echo "| \`make dev-up\` with no images: \`docker-compose up\` to all healthy | $(spread <"$out/up_s") s | |"
+  echo "| \`make dev-up\` with no images, total | $(spread <"$out/devup_s") s | |"
   echo
   echo "Wall time is taken around \`/usr/bin/time -f %M tuner --config <bench config> status\` (so it includes that wrapper's fork and exec); \`tuner status\` reads the config, loads the baseline and runs the four PromQL queries concurrently. The curl peer runs the same queries as separate processes, as a shell script would. The Rust build is not in the dev-up time (the loadgen image packs the release example, compiled first). Per-run lines: \`target/bench/status/status.log\`."
 } >"$section"
