@@ -483,7 +483,7 @@ impl<'a> Tuner<'a> {
         // its I/O burst would otherwise flatter whatever comes after, WAL
         // goal or not.
         let aligned = before.aligned;
-        let drift = before.drift;
+        let drift = before.drift_of(&goal);
         let before_work = before.work;
         let before = before.samples;
         self.ensure_backup().await?;
@@ -778,7 +778,7 @@ fn windows_plan(symptom: Symptom, w: &Windows) -> String {
     let lookback = crate::config::units::format_duration(w.lookback);
     if symptom == Symptom::HighWalRate {
         format!(
-            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median)"
+            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median); after a kept change or a rollback, the band is at least the drift between two windows of the setting in force"
         )
     } else {
         format!(

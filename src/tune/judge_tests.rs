@@ -48,14 +48,19 @@ fn specs() -> Vec<MetricSpec> {
     ]
 }
 
-fn run(before: &[Sample], after: &[Sample], ended: &Ended) -> Judgement {
-    let specs = specs();
-    judge(&JudgeInput {
+/// The judge's input for a WAL goal over a 15-minute window against a
+/// 5-minute checkpoint cycle, every other field at its plain value.
+fn input<'a>(
+    metrics: &'a [MetricSpec],
+    before: &'a [Sample],
+    after: &'a [Sample],
+) -> JudgeInput<'a> {
+    JudgeInput {
         goal: "wal",
-        metrics: &specs,
+        metrics,
         before,
         after,
-        ended,
+        ended: &Ended::Complete,
         observed: Duration::from_secs(900),
         wal_goal: true,
         aligned: false,
@@ -63,6 +68,14 @@ fn run(before: &[Sample], after: &[Sample], ended: &Ended) -> Judgement {
         drift: None,
         checkpoint_timeout: Some(Duration::from_secs(300)),
         rule: Rule::default(),
+    }
+}
+
+fn run(before: &[Sample], after: &[Sample], ended: &Ended) -> Judgement {
+    let specs = specs();
+    judge(&JudgeInput {
+        ended,
+        ..input(&specs, before, after)
     })
 }
 
@@ -93,18 +106,8 @@ fn drift_between_windows_of_one_setting_widens_the_goal_band() {
     let after = samples("wal", &around(85.0));
     let with_drift = |drift| {
         judge(&JudgeInput {
-            goal: "wal",
-            metrics: &specs,
-            before: &before,
-            after: &after,
-            ended: &Ended::Complete,
-            observed: Duration::from_secs(900),
-            wal_goal: true,
-            aligned: false,
-            work: None,
             drift,
-            checkpoint_timeout: Some(Duration::from_secs(300)),
-            rule: Rule::default(),
+            ..input(&specs, &before, &after)
         })
     };
     // -15%: a win against the 5% floor alone...
@@ -187,20 +190,7 @@ fn with_guard(limit: Option<(Comparison, f64)>, before: f64, after: f64) -> Judg
         samples("wal", &around(50.0)),
         samples("guard", &spread(after)),
     );
-    judge(&JudgeInput {
-        goal: "wal",
-        metrics: &specs,
-        before: &b,
-        after: &a,
-        ended: &Ended::Complete,
-        observed: Duration::from_secs(900),
-        wal_goal: true,
-        aligned: false,
-        work: None,
-        drift: None,
-        checkpoint_timeout: Some(Duration::from_secs(300)),
-        rule: Rule::default(),
-    })
+    judge(&input(&specs, &b, &a))
 }
 
 #[test]
@@ -249,20 +239,7 @@ fn losing_a_tenth_of_throughput_vetoes_even_under_a_bare_liveness_objective() {
         samples("wal", &around(50.0)),
         samples("tps", &around(175.0)),
     );
-    let j = judge(&JudgeInput {
-        goal: "wal",
-        metrics: &specs,
-        before: &b,
-        after: &a,
-        ended: &Ended::Complete,
-        observed: Duration::from_secs(900),
-        wal_goal: true,
-        aligned: false,
-        work: None,
-        drift: None,
-        checkpoint_timeout: Some(Duration::from_secs(300)),
-        rule: Rule::default(),
-    });
+    let j = judge(&input(&specs, &b, &a));
     assert_eq!(j.verdict, Verdict::Regressed, "{}", j.reason);
     assert!(j.reason.contains("tps got worse"), "{}", j.reason);
 }
@@ -375,18 +352,9 @@ fn wal_window_shorter_than_checkpoint_cycle_is_provisional() {
     let before = samples("wal", &around(100.0));
     let after = samples("wal", &around(80.0));
     let j = judge(&JudgeInput {
-        goal: "wal",
-        metrics: &specs,
-        before: &before,
-        after: &after,
-        ended: &Ended::Complete,
         observed: Duration::from_secs(600),
-        wal_goal: true,
-        aligned: false,
-        work: None,
-        drift: None,
         checkpoint_timeout: Some(Duration::from_secs(1800)),
-        rule: Rule::default(),
+        ..input(&specs, &before, &after)
     });
     assert_eq!(j.verdict, Verdict::Improved);
     let p = j.provisional.unwrap();

@@ -31,9 +31,16 @@ pub(super) struct Reference {
     /// It is the first window after a change: a stale "before" for a WAL
     /// goal (module doc).
     pub after_change: bool,
-    /// How far the goal moved between this window and an earlier one of the
-    /// same setting: the least a change must move it to count.
-    pub drift: Option<f64>,
+    /// How far a goal metric moved between this window and an earlier one
+    /// of the same setting: the least a change must move it to count.
+    pub drift: Option<Drift>,
+}
+
+/// The drift of one metric between two windows of one setting.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Drift {
+    pub metric: String,
+    pub value: f64,
 }
 
 impl Reference {
@@ -52,8 +59,20 @@ impl Reference {
     /// a window of the same setting. Both must start at a CHECKPOINT:
     /// unaligned windows differ by where in the WAL cycle they fell.
     pub fn with_drift_from(mut self, earlier: &Reference, goal: &str, rule: &Rule) -> Reference {
-        self.drift = drift(goal, earlier, &self, rule);
+        self.drift = drift(goal, earlier, &self, rule).map(|value| Drift {
+            metric: goal.to_string(),
+            value,
+        });
         self
+    }
+
+    /// The drift of `metric`, when it was the one measured: a drift of WAL
+    /// bytes/s says nothing about WAL bytes per transaction.
+    pub fn drift_of(&self, metric: &str) -> Option<f64> {
+        self.drift
+            .as_ref()
+            .filter(|d| d.metric == metric)
+            .map(|d| d.value)
     }
 }
 
@@ -101,7 +120,8 @@ mod tests {
     fn drift_is_the_mean_shift_between_two_aligned_windows() {
         let earlier = window(&[100.0; 12], true);
         let later = window(&[117.0; 12], true).with_drift_from(&earlier, "wal", &Rule::default());
-        assert_eq!(later.drift, Some(17.0));
+        assert_eq!(later.drift_of("wal"), Some(17.0));
+        assert_eq!(later.drift_of("wal_per_txn"), None);
         assert!(!later.after_change);
     }
 
@@ -110,8 +130,8 @@ mod tests {
         let rule = Rule::default();
         let aligned = window(&[100.0; 12], true);
         let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", &rule);
-        assert_eq!(plain.drift, None);
+        assert_eq!(plain.drift_of("wal"), None);
         let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", &rule);
-        assert_eq!(short.drift, None);
+        assert_eq!(short.drift_of("wal"), None);
     }
 }
