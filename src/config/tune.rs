@@ -37,6 +37,9 @@ pub struct TuneConfig {
     pub guard_margin: f64,
 }
 
+/// `tune.guard_margin` when the file does not set it; also the judge's default.
+pub const DEFAULT_GUARD_MARGIN: f64 = 0.1;
+
 fn de_margin<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let s = String::deserialize(d)?;
     let percent = super::units::parse_percent(&s).map_err(serde::de::Error::custom)?;
@@ -77,7 +80,7 @@ impl Default for TuneConfig {
                 .to_vec(),
             command_timeout: Duration::from_secs(300),
             restarter: None,
-            guard_margin: 0.1,
+            guard_margin: DEFAULT_GUARD_MARGIN,
         }
     }
 }

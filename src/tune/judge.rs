@@ -106,7 +106,7 @@ impl Default for Rule {
             band: 1.0,
             min_effect: 0.05,
             max_missing: 0.2,
-            guard_margin: 0.1,
+            guard_margin: crate::config::tune::DEFAULT_GUARD_MARGIN,
         }
     }
 }
