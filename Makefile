@@ -44,9 +44,10 @@ test: ## Everything CI runs: setup if needed, fmt, clippy, all unit and integrat
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
 
-lint: ## rustfmt, clippy and shellcheck
+lint: ## rustfmt, clippy, the module-layer check (no cycles) and shellcheck
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo test --test layers
 	shellcheck -x scripts/*.sh scripts/lib/*.sh bench/*.sh bench/lib/*.sh
 
 performance-baseline: build ## Capture baseline.yaml from Prometheus

@@ -26,3 +26,15 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
     }
     FAILURE
 }
+
+/// How a tune run ended, as an exit code: 0 when the SLA is met (or for a
+/// dry run), 3 when it is still violated or no lever is left, 1 when
+/// interrupted or unmeasurable.
+pub fn for_tune(outcome: crate::tune::Outcome) -> u8 {
+    use crate::tune::Outcome;
+    match outcome {
+        Outcome::SlaMet | Outcome::DryRun => OK,
+        Outcome::StillViolated | Outcome::NoLever => SLA_VIOLATED,
+        Outcome::Interrupted | Outcome::Unmeasured => FAILURE,
+    }
+}

@@ -6,11 +6,14 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod crash;
 pub mod deploy;
-pub mod docker;
 pub mod exit;
 pub mod journal;
+pub mod judge;
+pub mod levers;
 pub mod metrics;
 pub mod output;
 pub mod postgres;
+pub mod runtime;
 pub mod tune;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::docker::{facts, Scope, WEB_HC};
-use tuner::docker::{CpuKnob, DockerClient};
+use tuner::runtime::{CpuKnob, DockerClient};
 
 async fn client() -> DockerClient {
     DockerClient::connect(None)

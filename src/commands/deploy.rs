@@ -21,9 +21,9 @@ use crate::deploy::router::Router;
 use crate::deploy::status::StatusReport;
 use crate::deploy::swap::{Report, Swap};
 use crate::deploy::{inplace, metrics, routing, DeployError, Target};
-use crate::docker::{DockerClient, ServiceQuery};
 use crate::exit::{UsageError, OK};
 use crate::journal::JournalError;
+use crate::runtime::{DockerClient, ServiceQuery};
 
 /// Everything a deploy subcommand needs, built once.
 struct Context_ {
@@ -186,7 +186,12 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
                 plan: &plan,
                 result: None,
             },
-            || format!("{}\nDry run: nothing was changed.", plan.render()),
+            || {
+                format!(
+                    "{}\nDry run: nothing was changed.",
+                    crate::output::deploy::plan(&plan)
+                )
+            },
         )?;
         return Ok(OK);
     }
@@ -226,7 +231,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
         return Ok(OK);
     }
     if cx.output == OutputFormat::Table {
-        emit(&plan.render())?;
+        emit(&crate::output::deploy::plan(&plan))?;
     }
     let work = async {
         match req.strategy {
@@ -270,7 +275,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
             report.read_back.describe(),
             report.old.describe(),
             report.container,
-            crate::docker::find::short_id(&report.container_id),
+            crate::runtime::find::short_id(&report.container_id),
             report.seconds
         );
         if !report.phases.is_empty() {
@@ -391,7 +396,7 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
         containers,
         deploys,
     };
-    print(&cx, &report, || report.render())?;
+    print(&cx, &report, || crate::output::deploy::status(&report))?;
     Ok(OK)
 }
 

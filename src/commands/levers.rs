@@ -7,11 +7,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::docker::{DockerClient, ServiceQuery};
 use crate::exit::UsageError;
+use crate::levers::backends::{ContainerLevers, PostgresLevers, Router};
+use crate::levers::LeverBackend;
 use crate::postgres::{ArgvRestarter, DockerRestarter, PgDatabase, PgOptions, Restarter};
-use crate::tune::backends::{ContainerLevers, PostgresLevers, Router};
-use crate::tune::LeverBackend;
+use crate::runtime::{DockerClient, ServiceQuery};
 
 pub async fn real(config: &Config) -> anyhow::Result<Router> {
     let docker = DockerClient::connect(config.docker.host.as_deref())

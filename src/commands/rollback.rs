@@ -7,9 +7,10 @@ use crate::cli::{OutputFormat, RollbackArgs};
 use crate::commands::tune::{journal_path, lock_path, to_anyhow};
 use crate::config::Config;
 use crate::journal::{Journal, RunLock};
+use crate::levers::LeverBackend;
+use crate::output::tune as render;
 use crate::tune::ledger::Ledger;
 use crate::tune::rollback::{rollback, Scope};
-use crate::tune::{render, LeverBackend};
 
 pub fn scope(args: &RollbackArgs) -> Scope {
     match (&args.to, args.all) {

@@ -12,15 +12,15 @@ use crate::config::units::{format_duration, parse_duration};
 use crate::config::Config;
 use crate::exit::UsageError;
 use crate::journal::{Journal, RunLock};
+use crate::judge::Rule;
+use crate::levers::backends::{CommandLevers, EnvLevers, Router};
+use crate::levers::{Catalog, LeverBackend};
 use crate::metrics::{Baseline, Metrics};
-use crate::tune::backends::{CommandLevers, EnvLevers, Router};
-use crate::tune::judge::Rule;
+use crate::output::tune as render;
 use crate::tune::ledger::Ledger;
 use crate::tune::progress::Bar;
 use crate::tune::prometheus::MetricsObserver;
-use crate::tune::{
-    render, Catalog, Context, LeverBackend, Options, Shutdown, TuneError, Tuner, Windows,
-};
+use crate::tune::{Context, Options, Shutdown, TuneError, Tuner, Windows};
 
 /// The lever backend for both `tune` and `rollback`: the real postgres and
 /// container adapters (or `None` to skip those levers) plus the env-file and
@@ -39,7 +39,7 @@ pub fn levers(
         timeout: tune.command_timeout,
     };
     let command = CommandLevers {
-        ledger: Ledger::new(Journal::new(journal_path(config))),
+        kept: Arc::new(Ledger::new(Journal::new(journal_path(config)))),
         dir: project_dir,
         timeout: tune.command_timeout,
     };
@@ -175,7 +175,7 @@ pub async fn run(
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Table => print!("{}", render::run_human(config, &report)),
     }
-    Ok(report.exit_code())
+    Ok(crate::exit::for_tune(report.outcome))
 }
 
 #[cfg(test)]
@@ -326,7 +326,7 @@ mod tests {
         let pg = catalog.get("max_wal_size").unwrap();
         assert!(matches!(
             router.current(pg).await,
-            Err(crate::tune::BackendError::Rejected { .. })
+            Err(crate::levers::BackendError::Rejected { .. })
         ));
     }
 

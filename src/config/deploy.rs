@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use crate::deploy::router::haproxy::HaproxyConfig;
+pub use super::haproxy::HaproxyConfig;
 
 /// Services a blue-green swap refuses by default: two copies of a database,
 /// cache or socket proxy at once risk data loss or a split brain.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bollard::models::ContainerInspectResponse;
 use serde::Serialize;
 
-use crate::docker::{DockerClient, Health, LiveContainer};
+use crate::runtime::{DockerClient, Health, LiveContainer};
 
 pub const PATH_LABEL: &str = "tuner.health.path";
 pub const PORT_LABEL: &str = "tuner.health.port";

@@ -9,7 +9,7 @@ use super::plan::Plan;
 use super::record::{Outcome, ServiceJournal};
 use super::swap::{persist, Report};
 use super::{crash, DeployError, Phase};
-use crate::docker::DockerClient;
+use crate::runtime::DockerClient;
 
 pub async fn run(
     docker: &DockerClient,

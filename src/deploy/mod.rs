@@ -27,8 +27,8 @@ pub use phase::Phase;
 pub use plan::Plan;
 pub use request::Target;
 
-use crate::docker::{DockerError, OverrideError};
 use crate::journal::JournalError;
+use crate::runtime::{DockerError, OverrideError};
 use router::RouterError;
 
 #[derive(Debug, thiserror::Error)]

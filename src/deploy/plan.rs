@@ -12,8 +12,7 @@ use super::health::Probe;
 use super::record::{DeployRecord, Kind};
 use super::router::Preflight;
 use super::Phase;
-use crate::config::units::format_duration;
-use crate::docker::{GreenSpec, Limits};
+use crate::runtime::{GreenSpec, Limits};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SpecChange {
@@ -81,106 +80,6 @@ pub struct Plan {
     pub record: DeployRecord,
     #[serde(skip)]
     pub green: Option<GreenSpec>,
-}
-
-impl Plan {
-    /// The plan for humans.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let project = self
-            .project
-            .as_deref()
-            .map(|p| format!(", project {p}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "Plan: {} {} ({} {}{project}), strategy {}, router {}",
-            self.kind,
-            self.service,
-            self.blue_name,
-            short(&self.blue_id),
-            self.strategy,
-            self.router
-        );
-        let _ = writeln!(
-            out,
-            "Limits: {}  ->  {}",
-            self.old.describe(),
-            self.new.describe()
-        );
-        if let Some(check) = &self.router_check {
-            let _ = writeln!(
-                out,
-                "Router: {} - preflight OK ({})",
-                check.target, check.checked
-            );
-            for srv in &check.servers {
-                let role = if self.router_blue.as_deref() == Some(srv.name.as_str()) {
-                    "  <- blue"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "  server {} {} weight {}: {}{role}",
-                    srv.name, srv.address, srv.weight, srv.state
-                );
-            }
-            if let Some(g) = &self.router_green {
-                let _ = writeln!(
-                    out,
-                    "  green will be added as server {g} {}",
-                    self.green_address
-                        .as_deref()
-                        .unwrap_or("<published address>")
-                );
-            }
-        }
-        if let Some(probe) = &self.probe {
-            let t = &self.timings;
-            let _ = writeln!(
-                out,
-                "Health: {probe} (timeout {}, interval {})",
-                format_duration(t.health_timeout),
-                format_duration(t.health_interval)
-            );
-        }
-        if let Some(green) = &self.green_name {
-            let _ = writeln!(
-                out,
-                "\nGreen {green} against blue {} ({} fields copied unchanged):",
-                self.blue_name, self.unchanged_fields
-            );
-            let mut table = crate::output::table(&["field", "blue", "green"]);
-            for c in &self.spec_changes {
-                table.add_row(vec![c.field.clone(), c.blue.clone(), c.green.clone()]);
-            }
-            let _ = writeln!(out, "{table}");
-        }
-        let _ = writeln!(out, "\nSteps:");
-        for (i, s) in self.steps.iter().enumerate() {
-            let _ = writeln!(out, "  {:>2}. {:<12} {}", i + 1, s.phase.name(), s.action);
-        }
-        if let Some(o) = &self.override_file {
-            let _ = writeln!(out, "\nOverride file {}:", o.path);
-            let _ = write!(
-                out,
-                "{}",
-                line_diff(o.before.as_deref(), o.after.as_deref())
-            );
-        }
-        if !self.notes.is_empty() {
-            let _ = writeln!(out, "\nNotes:");
-            for n in &self.notes {
-                let _ = writeln!(out, "  - {n}");
-            }
-        }
-        out
-    }
-}
-
-fn short(id: &str) -> &str {
-    crate::docker::find::short_id(id)
 }
 
 /// `-`/`+` lines between two texts (a missing file shows as such).
@@ -289,90 +188,5 @@ mod tests {
             d.contains("does not exist yet") && d.contains("  + services:"),
             "{d}"
         );
-    }
-
-    #[test]
-    fn render_shows_limits_diff_steps_override_and_notes() {
-        use crate::docker::CpuKnob;
-        let old = Limits {
-            cpus: 0.5,
-            memory: 256 << 20,
-            memory_swap: 512 << 20,
-            knob: CpuKnob::NanoCpus,
-        };
-        let new = old.resized(1.5, 768 << 20);
-        let record = DeployRecord {
-            id: "d1".into(),
-            kind: Kind::Deploy,
-            service: "grafana".into(),
-            project: Some("demo".into()),
-            blue_id: "0123456789abcdef".into(),
-            blue_name: "demo_grafana_1".into(),
-            green_name: "demo_grafana_1_tuner_green".into(),
-            old,
-            new,
-            override_path: None,
-            override_before: None,
-            override_after: None,
-            router_blue: None,
-            router_green: None,
-            started_at: chrono::Utc::now(),
-        };
-        let plan = Plan {
-            kind: Kind::Deploy,
-            strategy: "blue-green",
-            service: "grafana".into(),
-            project: Some("demo".into()),
-            blue_id: record.blue_id.clone(),
-            blue_name: record.blue_name.clone(),
-            green_name: Some(record.green_name.clone()),
-            old,
-            new,
-            router: "none".into(),
-            router_check: None,
-            router_blue: None,
-            router_green: None,
-            green_address: None,
-            probe: Some(Probe::Docker),
-            timings: Timings {
-                health_timeout: Duration::from_secs(120),
-                health_interval: Duration::from_secs(5),
-                drain: Duration::from_secs(30),
-            },
-            spec_changes: vec![SpecChange {
-                field: "HostConfig.NanoCpus".into(),
-                blue: "500000000".into(),
-                green: "1500000000".into(),
-            }],
-            unchanged_fields: 60,
-            steps: vec![Step {
-                phase: Phase::CreateGreen,
-                action: "create it".into(),
-            }],
-            override_file: Some(OverrideChange {
-                path: "/p/docker-compose.override.yml".into(),
-                before: None,
-                after: Some("services:\n".into()),
-            }),
-            notes: vec!["a note".into()],
-            record,
-            green: None,
-        };
-        let text = plan.render();
-        for want in [
-            "Plan: deploy grafana (demo_grafana_1 0123456789ab, project demo), strategy blue-green, router none",
-            "Limits: 0.5 CPU, 256M  ->  1.5 CPU, 768M",
-            "Health: Docker healthcheck (timeout 2m, interval 5s)",
-            "(60 fields copied unchanged)",
-            "HostConfig.NanoCpus",
-            "1. create-green create it",
-            "+ services:",
-            "- a note",
-        ] {
-            assert!(text.contains(want), "missing {want:?} in\n{text}");
-        }
-        let json = serde_json::to_value(&plan).unwrap();
-        assert_eq!(json["new"]["memory"], 768u64 << 20);
-        assert!(json.get("record").is_none());
     }
 }

@@ -15,13 +15,13 @@ use super::routing::{self, SERVER_LABEL};
 use super::{policy, DeployError, Phase, Target};
 use crate::config::deploy::DeployConfig;
 use crate::config::units::format_duration;
-use crate::docker::compose_hash::config_hash;
-use crate::docker::compose_override::ServiceLimits;
-use crate::docker::find::{
+use crate::runtime::compose_hash::config_hash;
+use crate::runtime::compose_override::ServiceLimits;
+use crate::runtime::find::{
     COMPOSE_CONFIG_FILES, COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_SERVICE,
     COMPOSE_WORKING_DIR,
 };
-use crate::docker::{clone, current_spec, green_spec, DockerClient, OverrideFile, ServiceQuery};
+use crate::runtime::{clone, current_spec, green_spec, DockerClient, OverrideFile, ServiceQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -66,7 +66,7 @@ pub async fn build(
     req.target.check_host(docker.host_cpus().await?)?;
 
     let old =
-        crate::docker::Limits::from_host_config(&blue.host_config.clone().unwrap_or_default());
+        crate::runtime::Limits::from_host_config(&blue.host_config.clone().unwrap_or_default());
     let new = old.resized(req.target.cpus, req.target.memory);
     let id = new_id();
     let mut notes = Vec::new();
@@ -131,7 +131,7 @@ pub async fn build(
     let mut spec_changes = Vec::new();
     let mut unchanged = 0;
     if req.strategy == Strategy::BlueGreen {
-        let live = crate::docker::LiveContainer::from_inspect(&blue);
+        let live = crate::runtime::LiveContainer::from_inspect(&blue);
         if !live.running {
             return Err(DeployError::NotRunning {
                 container: found.name.clone(),
@@ -329,7 +329,7 @@ fn blue_server(
 
 /// `127.0.0.1:<port>` when the spec publishes a fixed host port (green's
 /// ports are chosen at plan time), for the plan.
-fn planned_address(spec: &crate::docker::GreenSpec) -> Option<String> {
+fn planned_address(spec: &crate::runtime::GreenSpec) -> Option<String> {
     let bindings = spec.body.host_config.as_ref()?.port_bindings.as_ref()?;
     let mut keys: Vec<&String> = bindings.keys().collect();
     keys.sort();
@@ -353,7 +353,7 @@ fn swap_steps(
     r: &DeployRecord,
     req: &Request,
     probe: Option<&Probe>,
-    green: Option<&crate::docker::GreenSpec>,
+    green: Option<&crate::runtime::GreenSpec>,
     blue: &bollard::models::ContainerInspectResponse,
 ) -> Vec<Step> {
     let t = &req.timings;

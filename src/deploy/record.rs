@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Phase;
-use crate::docker::Limits;
 use crate::journal::{Journal, JournalError, RunLock};
+use crate::runtime::Limits;
 
 /// Label put on green so recovery finds it under any name.
 pub const DEPLOY_ID_LABEL: &str = "tuner.deploy.id";
@@ -245,7 +245,7 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::CpuKnob;
+    use crate::runtime::CpuKnob;
 
     fn record(id: &str) -> DeployRecord {
         let l = Limits {

@@ -15,8 +15,8 @@ use super::record::{DeployRecord, History, Kind, Outcome, ServiceJournal, DEPLOY
 use super::router::{Backend, Router};
 use super::swap::{self, backend};
 use super::{DeployError, Phase};
-use crate::docker::find::Found;
-use crate::docker::DockerClient;
+use crate::runtime::find::Found;
+use crate::runtime::DockerClient;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Recovered {
@@ -95,7 +95,7 @@ async fn blue_green(
         .try_inspect(&r.blue_id)
         .await
         .map_err(|e| e.to_string())?
-        .map(|b| crate::docker::LiveContainer::from_inspect(&b));
+        .map(|b| crate::runtime::LiveContainer::from_inspect(&b));
 
     let green_live = match &green {
         Some(g) => Some(docker.live(&g.id).await.map_err(|e| e.to_string())?),
@@ -128,7 +128,7 @@ async fn blue_green(
         Action::Lost => Err(format!(
             "neither blue {} ({}) nor green {} exists; start the service again (e.g. `docker-compose up -d {}`)",
             r.blue_name,
-            crate::docker::find::short_id(&r.blue_id),
+            crate::runtime::find::short_id(&r.blue_id),
             r.green_name,
             r.service
         )),
@@ -207,7 +207,7 @@ pub enum Seen {
     Serving,
 }
 
-fn seen(c: Option<&crate::docker::LiveContainer>) -> Seen {
+fn seen(c: Option<&crate::runtime::LiveContainer>) -> Seen {
     match c {
         None => Seen::Absent,
         Some(c) if c.serving() => Seen::Serving,

@@ -14,7 +14,7 @@ use super::record::{DeployRecord, Outcome, ServiceJournal};
 use super::router::{Backend, Router};
 use super::routing;
 use super::{DeployError, Phase};
-use crate::docker::{DockerClient, Limits, OverrideFile};
+use crate::runtime::{DockerClient, Limits, OverrideFile};
 
 /// What a finished deploy did.
 #[derive(Debug, Clone, Serialize)]

@@ -6,10 +6,12 @@
 pub mod baseline;
 pub mod client;
 pub mod lookback;
+pub mod sample;
 pub mod sla;
 
 pub use baseline::{Baseline, BaselineMetric};
 pub use client::{Alert, PrometheusClient, Target};
+pub use sample::Sample;
 pub use sla::{evaluate, MetricReport, SlaReport, State};
 
 use async_trait::async_trait;

@@ -86,12 +86,12 @@ impl PgDatabase {
             });
         }
         drop(client);
-        crate::tune::crash::at(crate::tune::crash::Point::Restart);
+        crate::crash::at(crate::crash::Point::Restart);
 
         let timeout = self.options.restart_timeout;
         match self.restart_and_wait(restarter.as_ref(), timeout).await {
             Ok(client) => {
-                crate::tune::crash::at(crate::tune::crash::Point::Restarted);
+                crate::crash::at(crate::crash::Point::Restarted);
                 let current = catalog::lookup(&client, &plan.name).await?;
                 confirm(&plan, &current)?;
                 Ok(Applied::confirmed(plan, current))

@@ -16,21 +16,23 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::aligned;
-use super::catalog::{Catalog, Lever, Symptom};
-use super::choose::{self, Candidate, Skipped};
-use super::judge::{self, Ended, JudgeInput, Judgement, MetricSpec, Rule};
 use super::ledger::{Action, Ledger, Status};
 use super::observe::{observe, Opening, Shutdown, Windows};
-use super::ports::{LeverBackend, ObserveError, Observer, Progress, Sample};
+use super::ports::{ObserveError, Observer, Progress};
 use super::record;
-use super::reference::Reference;
 use super::report::{CycleReport, DryRunPlan, Outcome, RunReport};
 use super::restore::restore;
-use super::stats::median;
 use super::TuneError;
 use crate::config::Config;
 use crate::journal::{backup, tuning_log};
+use crate::judge::aligned;
+use crate::judge::reference::Reference;
+use crate::judge::stats::median;
+use crate::judge::{self, Ended, JudgeInput, Judgement, MetricSpec, Rule};
+use crate::levers::catalog::{Catalog, Lever, Symptom};
+use crate::levers::choose::{self, Candidate, Skipped};
+use crate::levers::port::LeverBackend;
+use crate::metrics::Sample;
 use crate::metrics::{evaluate, Baseline, SlaReport, State};
 
 /// Everything a run reads from and writes to.
@@ -507,7 +509,7 @@ impl<'a> Tuner<'a> {
             .ledger
             .intent(&change_id, Action::Apply, &lever, &mv)?;
         let applied = self.cx.backend.apply(&lever, &mv).await;
-        super::crash::at(super::crash::Point::Apply);
+        crate::crash::at(crate::crash::Point::Apply);
         self.cx.ledger.outcome(
             &change_id,
             Action::Apply,
@@ -544,7 +546,7 @@ impl<'a> Tuner<'a> {
             self.cx.progress,
             |s, work| {
                 tuning_log::append(&log, &log_line(s, &id, "observe", work))?;
-                super::crash::at(super::crash::Point::Observe);
+                crate::crash::at(crate::crash::Point::Observe);
                 Ok(())
             },
         )

@@ -1,6 +1,8 @@
 //! The one error type of `tune/`.
 
-use super::ports::{BackendError, ObserveError};
+use crate::levers::port::BackendError;
+
+use super::ports::ObserveError;
 use crate::journal::JournalError;
 
 #[derive(Debug, thiserror::Error)]

@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::catalog::Lever;
-use super::judge::Verdict;
-use super::ports::Move;
 use super::TuneError;
 use crate::journal::Journal;
+use crate::judge::Verdict;
+use crate::levers::catalog::Lever;
+use crate::levers::port::{KeptValues, Move};
 
 /// Marks tune's entries: other modules may share the journal file.
 const MODULE: &str = "tune";
@@ -258,6 +258,17 @@ pub fn fold(entries: &[Entry]) -> Vec<ChangeState> {
         }
     }
     changes
+}
+
+impl KeptValues for Ledger {
+    fn last_kept(&self, lever: &str) -> Result<Option<String>, String> {
+        let changes = self.changes().map_err(|e| e.to_string())?;
+        Ok(changes
+            .iter()
+            .rev()
+            .find(|c| c.lever.name == lever && c.status() == Status::Kept)
+            .and_then(|c| c.mv.to.clone()))
+    }
 }
 
 #[cfg(test)]

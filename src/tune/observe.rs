@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::judge::Ended;
-use super::ports::{LeverBackend, Observer, Progress, Sample};
+use super::ports::{Observer, Progress};
 use super::TuneError;
+use crate::judge::Ended;
+use crate::levers::port::LeverBackend;
+use crate::metrics::Sample;
 
 /// Interrupt count, injected so tests pass their own (the CLI feeds it from
 /// Ctrl-C). First interrupt: finish by rolling back the open change; second:

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::ports::{Progress, Sample};
+use super::ports::Progress;
+
+use crate::metrics::Sample;
 
 #[derive(Default)]
 pub struct Bar {

@@ -8,9 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::ports::{ObserveError, Observer, Sample};
+use super::ports::{ObserveError, Observer};
+
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::metrics::Sample;
 
 /// The alert label that marks an alert as a verdict on tuning.
 pub const TRIGGER_LABEL: &str = "tuning_trigger";

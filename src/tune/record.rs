@@ -2,16 +2,16 @@
 
 use chrono::Utc;
 
-use super::catalog::Lever;
 use super::cycle::Context;
-use super::judge::{describe, Judgement, Movement};
 use super::observe::Windows;
-use super::ports::Move;
 use super::report::CycleReport;
 use super::TuneError;
 use crate::config::units::format_duration;
 use crate::config::Config;
 use crate::journal::changelog::{self, ChangelogEntry};
+use crate::judge::{describe, Judgement, Movement};
+use crate::levers::catalog::Lever;
+use crate::levers::port::Move;
 
 fn value(config: &Config, metric: &str, v: Option<f64>) -> String {
     match (v, config.metrics.get(metric)) {

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::catalog::{Cost, Symptom};
-use super::choose::Skipped;
-use super::judge::Verdict;
-use super::ports::{Move, Plan};
+use crate::judge::Verdict;
+use crate::levers::catalog::{Cost, Symptom};
+use crate::levers::choose::Skipped;
+use crate::levers::port::{Move, Plan};
 use crate::metrics::SlaReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,16 +80,4 @@ pub struct RunReport {
     pub backup: Option<PathBuf>,
     /// Why the run stopped, for humans.
     pub message: String,
-}
-
-impl RunReport {
-    /// 0 when the SLA is met (or for a dry run), 3 when it is still violated,
-    /// 1 when interrupted.
-    pub fn exit_code(&self) -> u8 {
-        match self.outcome {
-            Outcome::SlaMet | Outcome::DryRun => crate::exit::OK,
-            Outcome::StillViolated | Outcome::NoLever => crate::exit::SLA_VIOLATED,
-            Outcome::Interrupted | Outcome::Unmeasured => crate::exit::FAILURE,
-        }
-    }
 }

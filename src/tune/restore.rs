@@ -1,12 +1,12 @@
 //! Putting a lever back, journaled: the one undo path shared by the cycle
 //! (a change not kept, an interrupt) and `tuner rollback`.
 
-use super::catalog::Lever;
 use super::cycle::Context;
 use super::ledger::{Action, Ledger};
 use super::observe::Shutdown;
-use super::ports::{LeverBackend, Move};
 use super::TuneError;
+use crate::levers::catalog::Lever;
+use crate::levers::port::{LeverBackend, Move};
 
 /// Restores a change's prior value through the journal: intent, revert,
 /// outcome. A second interrupt abandons it, leaving the intent open for

@@ -12,14 +12,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::catalog::Lever;
-use super::choose::same_value;
 use super::ledger::{ChangeState, Ledger, Status};
 use super::observe::Shutdown;
-use super::ports::{LeverBackend, Move, Plan};
 use super::record;
 use super::restore::restore_with;
 use super::TuneError;
+use crate::levers::catalog::Lever;
+use crate::levers::choose::same_value;
+use crate::levers::port::{LeverBackend, Move, Plan};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {

@@ -6,18 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::catalog::Catalog;
 use super::cycle::{Context, Options, Tuner};
 use super::fakes::{FakeBackend, FakeObserver, Levels};
-use super::judge::{Rule, Verdict};
 use super::ledger::{Action, Ledger, Status};
 use super::observe::{Opening, Shutdown, Windows};
-use super::ports::{Move, Quiet};
+use super::ports::Quiet;
 use super::report::{Outcome, RunReport};
 use super::rollback::{rollback, Scope};
 use super::TuneError;
 use crate::config::Config;
 use crate::journal::Journal;
+use crate::judge::{Rule, Verdict};
+use crate::levers::catalog::Catalog;
+use crate::levers::port::Move;
 
 const CONFIG: &str = r#"
 prometheus: {url: "http://127.0.0.1:9090"}
@@ -62,26 +63,26 @@ levers:
     values: ["1GB"]
 "#;
 
-fn is(levels: &Levels, lever: &str, value: &str) -> bool {
+pub(crate) fn is(levels: &Levels, lever: &str, value: &str) -> bool {
     levels.get(lever).cloned().flatten().as_deref() == Some(value)
 }
 
-fn metrics(wal: f64, lat: f64) -> BTreeMap<String, Option<f64>> {
+pub(crate) fn metrics(wal: f64, lat: f64) -> BTreeMap<String, Option<f64>> {
     BTreeMap::from([
         ("wal_rate".to_string(), Some(wal)),
         ("p95_write_latency".to_string(), Some(lat)),
     ])
 }
 
-struct World {
+pub(crate) struct World {
     dir: tempfile::TempDir,
-    config: Config,
+    pub(crate) config: Config,
     catalog: Catalog,
     backend: Arc<FakeBackend>,
 }
 
 impl World {
-    fn new(backend: FakeBackend) -> World {
+    pub(crate) fn new(backend: FakeBackend) -> World {
         World::with_levers(backend, LEVERS)
     }
 
@@ -97,7 +98,7 @@ impl World {
         }
     }
 
-    fn default_backend() -> FakeBackend {
+    pub(crate) fn default_backend() -> FakeBackend {
         let mut b = FakeBackend::with(&[
             ("wal_buffers", "4MB"),
             ("max_wal_size", "1GB"),
@@ -120,18 +121,18 @@ impl World {
         self.dir.path().join(name)
     }
 
-    fn ledger(&self) -> Ledger {
+    pub(crate) fn ledger(&self) -> Ledger {
         Ledger::new(Journal::new(self.path(".tuner/journal.jsonl")))
     }
 
-    fn observer(
+    pub(crate) fn observer(
         &self,
         model: impl Fn(&Levels) -> BTreeMap<String, Option<f64>> + Send + Sync + 'static,
     ) -> FakeObserver {
         FakeObserver::new(self.backend.clone(), model)
     }
 
-    async fn tune(
+    pub(crate) async fn tune(
         &self,
         observer: &FakeObserver,
         max_cycles: u32,
@@ -164,7 +165,7 @@ impl World {
         Tuner::new(cx, opts).run(shutdown).await
     }
 
-    async fn run(&self, observer: &FakeObserver, max_cycles: u32) -> RunReport {
+    pub(crate) async fn run(&self, observer: &FakeObserver, max_cycles: u32) -> RunReport {
         let (_keep, mut shutdown) = Shutdown::new();
         self.tune(observer, max_cycles, false, &mut shutdown)
             .await
@@ -182,7 +183,7 @@ async fn sla_met_stops_at_once_with_exit_0_and_no_change() {
     let obs = w.observer(|_| metrics(50.0, 100.0));
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::SlaMet);
-    assert_eq!(report.exit_code(), 0);
+    assert_eq!(crate::exit::for_tune(report.outcome), 0);
     assert!(report.cycles.is_empty());
     assert!(w.backend.writes().is_empty(), "{:?}", w.backend.calls());
     assert!(!w.path("backups").exists());
@@ -320,7 +321,7 @@ async fn a_lever_that_raises_the_goal_is_rolled_back() {
     assert!(!report.cycles[0].kept);
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert_eq!(report.outcome, Outcome::StillViolated);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(report.outcome), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -403,7 +404,7 @@ async fn dry_run_plans_without_changing_anything() {
     let (_keep, mut shutdown) = Shutdown::new();
     let report = w.tune(&obs, 5, true, &mut shutdown).await.unwrap();
     assert_eq!(report.outcome, Outcome::DryRun);
-    assert_eq!(report.exit_code(), 0);
+    assert_eq!(crate::exit::for_tune(report.outcome), 0);
     let plan = report.dry_run.unwrap();
     assert_eq!(plan.assignment, "max_wal_size=4GB");
     assert_eq!(
@@ -444,7 +445,7 @@ async fn still_violated_after_max_cycles_exits_3() {
         .iter()
         .all(|c| c.verdict == Some(Verdict::NoEffect)));
     assert_eq!(report.outcome, Outcome::StillViolated);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(report.outcome), 3);
     // Everything put back.
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert_eq!(
@@ -461,7 +462,7 @@ async fn no_lever_left_exits_3() {
     // max_wal_size, checkpoint_timeout, then the two restart levers, then nothing.
     assert_eq!(report.cycles.len(), 4);
     assert_eq!(report.outcome, Outcome::NoLever);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(report.outcome), 3);
     // Why each lever was passed over reaches the user.
     assert!(
         report
@@ -706,11 +707,11 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
     // value changes on the second read.
     struct Drift(Arc<FakeBackend>);
     #[async_trait::async_trait]
-    impl super::ports::LeverBackend for Drift {
+    impl crate::levers::LeverBackend for Drift {
         async fn current(
             &self,
-            lever: &super::catalog::Lever,
-        ) -> Result<Option<String>, super::ports::BackendError> {
+            lever: &crate::levers::catalog::Lever,
+        ) -> Result<Option<String>, crate::levers::BackendError> {
             let reads = self
                 .0
                 .calls()
@@ -726,29 +727,29 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
         }
         async fn plan(
             &self,
-            l: &super::catalog::Lever,
+            l: &crate::levers::catalog::Lever,
             m: &Move,
-        ) -> Result<super::ports::Plan, super::ports::BackendError> {
+        ) -> Result<crate::levers::Plan, crate::levers::BackendError> {
             self.0.plan(l, m).await
         }
         async fn apply(
             &self,
-            l: &super::catalog::Lever,
+            l: &crate::levers::catalog::Lever,
             m: &Move,
-        ) -> Result<(), super::ports::BackendError> {
+        ) -> Result<(), crate::levers::BackendError> {
             self.0.apply(l, m).await
         }
         async fn revert(
             &self,
-            l: &super::catalog::Lever,
+            l: &crate::levers::catalog::Lever,
             m: &Move,
-        ) -> Result<(), super::ports::BackendError> {
+        ) -> Result<(), crate::levers::BackendError> {
             self.0.revert(l, m).await
         }
-        async fn settings_snapshot(&self) -> Result<String, super::ports::BackendError> {
+        async fn settings_snapshot(&self) -> Result<String, crate::levers::BackendError> {
             self.0.settings_snapshot().await
         }
-        fn files_touched(&self, l: &super::catalog::Lever) -> Vec<PathBuf> {
+        fn files_touched(&self, l: &crate::levers::catalog::Lever) -> Vec<PathBuf> {
             self.0.files_touched(l)
         }
     }
@@ -801,55 +802,13 @@ async fn an_objective_without_data_is_never_called_met() {
     });
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::Unmeasured);
-    assert_eq!(report.exit_code(), 1);
+    assert_eq!(crate::exit::for_tune(report.outcome), 1);
     assert!(
         report.message.contains("p95_write_latency: no data"),
         "{}",
         report.message
     );
     assert!(w.backend.writes().is_empty());
-}
-
-#[tokio::test(start_paused = true)]
-async fn reports_render_as_tables_and_json() {
-    let w = World::new(World::default_backend());
-    let obs = w.observer(|l| {
-        if is(l, "max_wal_size", "4GB") {
-            metrics(60.0, 100.0)
-        } else {
-            metrics(150.0, 100.0)
-        }
-    });
-    let report = w.run(&obs, 5).await;
-    let text = super::render::run_human(&w.config, &report);
-    for needle in [
-        "cycle 1",
-        "max_wal_size=4GB (was 1GB)",
-        "low, reload",
-        "150B/s → 60B/s",
-        "improved → kept",
-        "60 before, 60 after",
-        "noise band ±",
-        "SLA met",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
-    }
-    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
-    assert_eq!(json["outcome"], "sla_met");
-    assert_eq!(json["cycles"][0]["verdict"], "improved");
-    assert_eq!(json["cycles"][0]["plan"]["disruption"], "reload");
-
-    let (_keep, mut shutdown) = Shutdown::new();
-    let w2 = World::new(World::default_backend());
-    let obs2 = w2.observer(|_| metrics(150.0, 100.0));
-    let dry = w2.tune(&obs2, 5, true, &mut shutdown).await.unwrap();
-    let text = super::render::run_human(&w2.config, &dry);
-    assert!(
-        text.contains("1. ALTER SYSTEM SET max_wal_size = '4GB'"),
-        "{text}"
-    );
-    assert!(text.contains("2. SELECT pg_reload_conf()"), "{text}");
-    assert!(text.contains("dry run: nothing was changed"), "{text}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -1179,7 +1138,7 @@ async fn a_rollback_in_the_last_cycle_leaves_the_sla_read_over_the_window_before
     assert_eq!(report.cycles.len(), 2);
     assert!(!report.cycles[1].kept);
     assert_eq!(report.outcome, Outcome::StillViolated, "{}", report.message);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(report.outcome), 3);
 }
 
 /// zstd first, lz4 as its fallback: two levers on one setting.

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::levers::catalog::{Lever, Target};
+use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 use crate::postgres::{Activation, Database, PgDatabase, PostgresError, SettingChange};
-use crate::tune::catalog::{Lever, Target};
-use crate::tune::ports::{BackendError, Disruption, LeverBackend, Move, Plan};
 
 pub struct PostgresLevers {
     pub db: PgDatabase,
@@ -133,7 +133,7 @@ impl PostgresLevers {
         let path = self.original_path(name);
         let original: Original = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
         let same = match (&original.from, &mv.from) {
-            (Some(a), Some(b)) => crate::tune::choose::same_value(lever, a, b),
+            (Some(a), Some(b)) => crate::levers::choose::same_value(lever, a, b),
             (None, None) => true,
             _ => false,
         };

@@ -38,10 +38,10 @@
 //! further apart than the window earns nothing here, while compression and
 //! any spacing within the window are measured in full.
 
-use super::judge::{movement, Rule, Shift, Statistic};
-use super::ports::Sample;
 use super::stats::{paired_p_less, scaled_mad};
+use super::{movement, Rule, Shift, Statistic};
 use crate::config::Direction;
+use crate::metrics::Sample;
 
 /// Pairs `(before, after)` of a metric at the same time from each window's
 /// checkpoint; offsets where either side has no data are left out.
@@ -179,7 +179,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::judge::Movement;
+    use crate::judge::Movement;
     use chrono::Utc;
     use std::collections::BTreeMap;
 
@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(s.statistic, Statistic::AlignedMean);
         assert!(s.after < s.before * 0.5, "{s:?}");
         let values = |w: &[Sample]| -> Vec<f64> { w.iter().filter_map(|x| x.get("wal")).collect() };
-        let by_median = crate::tune::judge::compare(
+        let by_median = crate::judge::compare(
             "wal",
             &values(&before),
             &values(&after),

@@ -228,7 +228,7 @@ pub fn set_limits(
             .ok_or_else(|| shape("deploy.resources.limits is not a mapping"))?;
         lim.insert(
             "cpus".into(),
-            Value::String(crate::docker::limits::trim(limits.cpus)),
+            Value::String(crate::runtime::limits::trim(limits.cpus)),
         );
         lim.insert("memory".into(), Value::String(compose_bytes(limits.memory)));
     }

@@ -6,19 +6,20 @@
 //! journal's: the `to` of the lever's last kept change, else unset.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::run::{display, run, substitute};
-use crate::tune::catalog::{Lever, Target};
-use crate::tune::ledger::{Ledger, Status};
-use crate::tune::ports::{BackendError, Disruption, LeverBackend, Move, Plan};
+use crate::levers::catalog::{Lever, Target};
+use crate::levers::port::{BackendError, Disruption, KeptValues, LeverBackend, Move, Plan};
 
 pub const PLACEHOLDER: &str = "{value}";
 
 pub struct CommandLevers {
-    pub ledger: Ledger,
+    /// The change ledger: a command's value is that of its last kept change.
+    pub kept: Arc<dyn KeptValues>,
     /// Where the commands run (the Compose project folder).
     pub dir: Option<PathBuf>,
     pub timeout: Duration,
@@ -74,15 +75,12 @@ fn plan_of(argv: &[String]) -> Plan {
 #[async_trait]
 impl LeverBackend for CommandLevers {
     async fn current(&self, lever: &Lever) -> Result<Option<String>, BackendError> {
-        let changes = self.ledger.changes().map_err(|e| BackendError::Failed {
-            lever: lever.name.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(changes
-            .iter()
-            .rev()
-            .find(|c| c.lever.name == lever.name && c.status() == Status::Kept)
-            .and_then(|c| c.mv.to.clone()))
+        self.kept
+            .last_kept(&lever.name)
+            .map_err(|reason| BackendError::Failed {
+                lever: lever.name.clone(),
+                reason,
+            })
     }
 
     async fn plan(&self, lever: &Lever, mv: &Move) -> Result<Plan, BackendError> {
@@ -113,10 +111,17 @@ impl LeverBackend for CommandLevers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
-    use crate::tune::catalog::{Cost, Symptom};
-    use crate::tune::judge::Verdict;
-    use crate::tune::ledger::Action;
+    use crate::levers::catalog::{Cost, Symptom};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Kept(Mutex<Option<String>>);
+
+    impl KeptValues for Kept {
+        fn last_kept(&self, _: &str) -> Result<Option<String>, String> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+    }
 
     fn lever(dir: &std::path::Path) -> Lever {
         let flag = dir.join("pool");
@@ -138,11 +143,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn applies_reverts_and_reads_its_value_from_the_journal() {
+    async fn applies_reverts_and_reads_its_value_from_the_ledger() {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::new(Journal::new(dir.path().join("j.jsonl")));
+        let kept = Arc::new(Kept::default());
         let backend = CommandLevers {
-            ledger: ledger.clone(),
+            kept: kept.clone(),
             dir: None,
             timeout: Duration::from_secs(10),
         };
@@ -161,9 +166,7 @@ mod tests {
 
         backend.apply(&l, &mv).await.unwrap();
         assert!(dir.path().join("pool-on").exists());
-        ledger.intent("c1", Action::Apply, &l, &mv).unwrap();
-        ledger.outcome("c1", Action::Apply, &Ok(())).unwrap();
-        ledger.decision("c1", Verdict::Improved, "ok").unwrap();
+        *kept.0.lock().unwrap() = Some("on".into());
         assert_eq!(backend.current(&l).await.unwrap().as_deref(), Some("on"));
 
         assert!(backend.plan_revert(&l, &mv).await.unwrap().steps[0].starts_with("run: rm -f "));

@@ -1,6 +1,9 @@
 //! Rendering results for humans (tables) and machines (`--output json`).
 //! Results go to stdout; logs and progress to stderr.
 
+pub mod deploy;
+pub mod tune;
+
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, ContentArrangement, Table};
 
 /// An empty table with the project's one look: light borders, wrapped to

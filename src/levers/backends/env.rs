@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use super::envfile;
 use super::run::{display, run, substitute};
 use crate::journal::write_atomic;
-use crate::tune::catalog::{Lever, Target};
-use crate::tune::ports::{BackendError, Disruption, LeverBackend, Move, Plan};
+use crate::levers::catalog::{Lever, Target};
+use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 
 pub struct EnvLevers {
     /// `compose.env_file`, for levers that name no `file`.
@@ -123,7 +123,7 @@ impl LeverBackend for EnvLevers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::catalog::{Cost, Symptom};
+    use crate::levers::catalog::{Cost, Symptom};
 
     fn lever() -> Lever {
         Lever {

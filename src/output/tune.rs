@@ -3,13 +3,13 @@
 
 use comfy_table::Table;
 
-use super::report::{CycleReport, DryRunPlan, RunReport};
-use super::rollback::RollbackReport;
 use crate::config::Config;
 use crate::metrics::SlaReport;
+use crate::tune::report::{CycleReport, DryRunPlan, RunReport};
+use crate::tune::rollback::RollbackReport;
 
 fn table() -> Table {
-    crate::output::styled()
+    super::styled()
 }
 
 fn value(config: &Config, metric: &str, v: Option<f64>) -> String {
@@ -156,4 +156,53 @@ pub fn rollback_human(report: &RollbackReport) -> String {
     out.push_str(&report.message);
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::tests::{is, metrics, World};
+    use crate::tune::Shutdown;
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_render_as_tables_and_json() {
+        let w = World::new(World::default_backend());
+        let obs = w.observer(|l| {
+            if is(l, "max_wal_size", "4GB") {
+                metrics(60.0, 100.0)
+            } else {
+                metrics(150.0, 100.0)
+            }
+        });
+        let report = w.run(&obs, 5).await;
+        let text = run_human(&w.config, &report);
+        for needle in [
+            "cycle 1",
+            "max_wal_size=4GB (was 1GB)",
+            "low, reload",
+            "150B/s → 60B/s",
+            "improved → kept",
+            "60 before, 60 after",
+            "noise band ±",
+            "SLA met",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["outcome"], "sla_met");
+        assert_eq!(json["cycles"][0]["verdict"], "improved");
+        assert_eq!(json["cycles"][0]["plan"]["disruption"], "reload");
+
+        let (_keep, mut shutdown) = Shutdown::new();
+        let w2 = World::new(World::default_backend());
+        let obs2 = w2.observer(|_| metrics(150.0, 100.0));
+        let dry = w2.tune(&obs2, 5, true, &mut shutdown).await.unwrap();
+        let text = run_human(&w2.config, &dry);
+        assert!(
+            text.contains("1. ALTER SYSTEM SET max_wal_size = '4GB'"),
+            "{text}"
+        );
+        assert!(text.contains("2. SELECT pg_reload_conf()"), "{text}");
+        assert!(text.contains("dry run: nothing was changed"), "{text}");
+    }
 }

@@ -40,17 +40,20 @@
 //! (`aligned`), and the
 //! verdict is conservative rather than provisional.
 
+pub mod aligned;
+pub mod reference;
+pub mod stats;
+
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::aligned;
-use super::ports::Sample;
-use super::stats::{median, p_less, scaled_mad};
+use self::stats::{median, p_less, scaled_mad};
 use crate::config::objective::Comparison;
 use crate::config::units::format_duration;
 use crate::config::Direction;
+use crate::metrics::Sample;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -541,5 +544,4 @@ fn provisional(input: &JudgeInput<'_>) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "judge_tests.rs"]
 mod tests;

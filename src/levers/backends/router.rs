@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::tune::catalog::{Lever, Target};
-use crate::tune::ports::{BackendError, LeverBackend, Move, Plan};
+use crate::levers::catalog::{Lever, Target};
+use crate::levers::port::{BackendError, LeverBackend, Move, Plan};
 
 #[derive(Default, Clone)]
 pub struct Router {
@@ -87,7 +87,7 @@ impl LeverBackend for Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::fakes::FakeBackend;
+    use crate::levers::fakes::FakeBackend;
 
     #[tokio::test]
     async fn routes_by_kind_and_rejects_missing_kinds() {

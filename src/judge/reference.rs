@@ -17,12 +17,12 @@
 //! setting, and give the drift the same way.
 
 use super::aligned::{self, Work};
-use super::judge::Rule;
-use super::ports::Sample;
+use super::Rule;
 use crate::config::Direction;
+use crate::metrics::Sample;
 
 /// A window describing the current state.
-pub(super) struct Reference {
+pub struct Reference {
     pub samples: Vec<Sample>,
     /// It starts at a CHECKPOINT the tuner issued (see `aligned`).
     pub aligned: bool,
@@ -38,7 +38,7 @@ pub(super) struct Reference {
 
 /// The drift of one metric between two windows of one setting.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Drift {
+pub struct Drift {
     pub metric: String,
     pub value: f64,
 }

@@ -148,7 +148,7 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lever {
     pub name: String,
-    /// The tier written in the file; see [`crate::tune::choose`] for the
+    /// The tier written in the file; see [`crate::levers::choose`] for the
     /// effective tier, which a restart raises.
     pub cost: Cost,
     pub symptoms: Vec<Symptom>,

@@ -10,8 +10,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::catalog::{Catalog, Cost, Lever, Resource, Symptom, Target};
-use super::ports::{BackendError, Disruption, LeverBackend, Move, Plan};
-use super::TuneError;
+use super::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 use crate::config::units::{parse_bytes, parse_cpus};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -131,7 +130,7 @@ pub async fn candidates(
     symptom: Symptom,
     exhausted: &BTreeSet<String>,
     backend: &dyn LeverBackend,
-) -> Result<(Vec<Candidate>, Vec<Skipped>), TuneError> {
+) -> Result<(Vec<Candidate>, Vec<Skipped>), BackendError> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for (rank, lever) in catalog.levers.iter().enumerate() {
@@ -162,11 +161,11 @@ async fn evaluate(
     lever: &Lever,
     rank: usize,
     backend: &dyn LeverBackend,
-) -> Result<Result<Candidate, String>, TuneError> {
+) -> Result<Result<Candidate, String>, BackendError> {
     let current = match backend.current(lever).await {
         Ok(c) => c,
         Err(BackendError::Rejected { reason, .. }) => return Ok(Err(reason)),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let Some(to) = next_value(lever, current.as_deref()) else {
         let now = current.unwrap_or_else(|| "unset".into());
@@ -179,7 +178,7 @@ async fn evaluate(
     let plan = match backend.plan(lever, &mv).await {
         Ok(p) => p,
         Err(BackendError::Rejected { reason, .. }) => return Ok(Err(reason)),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let cost = effective_cost(lever, &plan);
     Ok(Ok(Candidate {
@@ -194,7 +193,7 @@ async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tune::catalog::Target;
+    use crate::levers::catalog::Target;
 
     fn pg(name: &str, cost: Cost, values: &[&str]) -> Lever {
         Lever {

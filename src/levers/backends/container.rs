@@ -14,13 +14,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::units::{format_bytes, parse_bytes, parse_cpus};
-use crate::docker::compose_override::ServiceLimits;
-use crate::docker::limits::trim;
-use crate::docker::{DockerClient, Limits, OverrideFile, ServiceQuery, COMPOSE_WORKING_DIR};
 use crate::journal::write_atomic;
+use crate::levers::catalog::{Lever, Resource, Target};
+use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 use crate::postgres::{Database, PgDatabase};
-use crate::tune::catalog::{Lever, Resource, Target};
-use crate::tune::ports::{BackendError, Disruption, LeverBackend, Move, Plan};
+use crate::runtime::compose_override::ServiceLimits;
+use crate::runtime::limits::trim;
+use crate::runtime::{DockerClient, Limits, OverrideFile, ServiceQuery, COMPOSE_WORKING_DIR};
 
 pub struct ContainerLevers {
     pub docker: Arc<DockerClient>,
