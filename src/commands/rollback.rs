@@ -4,9 +4,9 @@
 use anyhow::Context as _;
 
 use crate::cli::{OutputFormat, RollbackArgs};
-use crate::commands::tune::{journal_path, lock_path, to_anyhow};
+use crate::commands::tune::{journal_path, locks, to_anyhow};
 use crate::config::Config;
-use crate::journal::{Journal, RunLock};
+use crate::journal::{Journal, Target};
 use crate::levers::LeverBackend;
 use crate::output::tune as render;
 use crate::tune::ledger::Ledger;
@@ -26,14 +26,20 @@ pub async fn run(
     args: &RollbackArgs,
     levers: &dyn LeverBackend,
 ) -> anyhow::Result<u8> {
+    let locks = locks(config, "tuner rollback");
     let _lock = if args.dry_run {
         None
     } else {
-        Some(RunLock::acquire(&lock_path(config)).context("cannot roll back")?)
+        Some(
+            locks
+                .acquire(&Target::Tuning, "a rollback")
+                .context("cannot roll back")?,
+        )
     };
     let ledger = Ledger::new(Journal::new(journal_path(config)));
     let report = rollback(
         &ledger,
+        &locks,
         levers,
         &config.paths.changelog,
         &scope(args),

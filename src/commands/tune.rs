@@ -11,7 +11,7 @@ use crate::cli::{OutputFormat, TuneArgs};
 use crate::config::units::{format_duration, parse_duration};
 use crate::config::Config;
 use crate::exit::UsageError;
-use crate::journal::{Journal, RunLock};
+use crate::journal::{Journal, Locks, Target};
 use crate::judge::Rule;
 use crate::levers::backends::{CommandLevers, EnvLevers, Router};
 use crate::levers::{Catalog, LeverBackend};
@@ -51,13 +51,14 @@ pub fn levers(
     }
 }
 
-/// Where the journal and the run lock live.
+/// Where the one journal lives.
 pub fn journal_path(config: &Config) -> std::path::PathBuf {
-    config.paths.state_dir.join("journal.jsonl")
+    config.paths.state_dir.join(crate::journal::FILE)
 }
 
-pub fn lock_path(config: &Config) -> std::path::PathBuf {
-    config.paths.state_dir.join("run.lock")
+/// The locks by target of this state directory, held in the name of `command`.
+pub fn locks(config: &Config, command: &str) -> Locks {
+    Locks::new(&config.paths.state_dir, command)
 }
 
 /// A usage error (exit 2) for the user's mistakes, a runtime failure otherwise.
@@ -139,10 +140,15 @@ pub async fn run(
     let catalog = load_catalog(config)?;
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
     // A dry run changes nothing, so it need not exclude a running tune.
+    let locks = locks(config, "tuner tune");
     let _lock = if args.dry_run {
         None
     } else {
-        Some(RunLock::acquire(&lock_path(config)).context("cannot start tuning")?)
+        Some(
+            locks
+                .acquire(&Target::Tuning, "a tuning run")
+                .context("cannot start tuning")?,
+        )
     };
     let observer = MetricsObserver::new(metrics, config);
     let bar = Bar::default();
@@ -154,6 +160,7 @@ pub async fn run(
         observer: &observer,
         progress: &bar,
         ledger: Ledger::new(Journal::new(journal_path(config))),
+        locks,
         changelog: config.paths.changelog.clone(),
         tuning_log: config.paths.tuning_log.clone(),
         backups_dir: config.paths.backups_dir.clone(),
@@ -265,7 +272,9 @@ mod tests {
         let (dir, config) = setup();
         let backend = FakeBackend::with(&[("max_wal_size", "1GB")]);
         {
-            let _held = RunLock::acquire(&lock_path(&config)).unwrap();
+            let _held = locks(&config, "test")
+                .acquire(&Target::Tuning, "holding")
+                .unwrap();
             let (_t, shutdown) = Shutdown::new();
             let err = run(
                 &config,

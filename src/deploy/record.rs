@@ -1,8 +1,12 @@
-//! The deploy journal: one JSON-lines file per service under
-//! `<state_dir>/deploy/`, fsynced per entry. A `Started` entry carries
-//! everything recovery needs (blue's id and name, green's name and label,
-//! both limits, the override file before and after); a `Phase` entry is
-//! written before each phase starts; `Finished` closes the deploy.
+//! Deploy's entries in the one journal (`<state_dir>/journal.jsonl`, module
+//! `deploy`, target the service), fsynced per entry. A `Started` entry
+//! carries everything recovery needs (blue's id and name, green's name and
+//! label, both limits, the override file before and after); a `Phase` entry
+//! is written before each phase starts; `Finished` closes the deploy.
+//!
+//! Versions before the one journal kept a file per service under
+//! `<state_dir>/deploy/`; it is still read (first), so a deploy such a
+//! version left open is recovered, but never written.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Phase;
-use crate::journal::{Journal, JournalError, RunLock};
+use crate::journal::{Journal, JournalError, Locks, Target, TargetLock};
 use crate::runtime::Limits;
 
 /// Label put on green so recovery finds it under any name.
@@ -114,11 +118,16 @@ impl History {
     }
 }
 
-/// The journal and lock of one service.
+/// Marks deploy's entries in the shared journal.
+const MODULE: &str = "deploy";
+
+/// The journal entries and the lock of one service.
 #[derive(Debug, Clone)]
 pub struct ServiceJournal {
     journal: Journal,
-    lock_path: PathBuf,
+    legacy: Journal,
+    target: Target,
+    locks: Locks,
 }
 
 impl ServiceJournal {
@@ -133,10 +142,11 @@ impl ServiceJournal {
                 }
             })
             .collect();
-        let dir = state_dir.join("deploy");
         ServiceJournal {
-            journal: Journal::new(dir.join(format!("{key}.jsonl"))),
-            lock_path: dir.join(format!("{key}.lock")),
+            journal: Journal::new(state_dir.join(crate::journal::FILE)),
+            legacy: Journal::new(state_dir.join("deploy").join(format!("{key}.jsonl"))),
+            target: Target::Service(service.to_string()),
+            locks: Locks::new(state_dir, "tuner deploy"),
         }
     }
 
@@ -144,19 +154,25 @@ impl ServiceJournal {
         self.journal.path()
     }
 
-    /// One deploy of this service at a time.
-    pub fn lock(&self) -> Result<RunLock, JournalError> {
-        RunLock::acquire(&self.lock_path)
+    /// The service alone: no other deploy of it, and no tune change of
+    /// its limits or env, while this is held.
+    pub fn lock(&self) -> Result<TargetLock, JournalError> {
+        self.locks
+            .acquire(&self.target, &format!("a deploy of {}", self.target))
+    }
+
+    fn append(&self, entry: &Entry) -> Result<(), JournalError> {
+        self.journal.append_as(MODULE, Some(&self.target), entry)
     }
 
     pub fn started(&self, record: &DeployRecord) -> Result<(), JournalError> {
-        self.journal.append(&Entry::Started {
+        self.append(&Entry::Started {
             record: Box::new(record.clone()),
         })
     }
 
     pub fn phase(&self, id: &str, phase: Phase) -> Result<(), JournalError> {
-        self.journal.append(&Entry::Phase {
+        self.append(&Entry::Phase {
             id: id.to_string(),
             phase,
             at: Utc::now(),
@@ -172,7 +188,7 @@ impl ServiceJournal {
         phase: Option<Phase>,
         reason: Option<String>,
     ) -> Result<(), JournalError> {
-        self.journal.append(&Entry::Finished {
+        self.append(&Entry::Finished {
             id: id.to_string(),
             outcome,
             phase,
@@ -183,7 +199,12 @@ impl ServiceJournal {
 
     /// Every deploy, oldest first.
     pub fn history(&self) -> Result<Vec<History>, JournalError> {
-        Ok(fold(self.journal.entries::<Entry>()?))
+        let mut entries = self.legacy.entries::<Entry>()?;
+        entries.extend(
+            self.journal
+                .entries_of::<Entry>(MODULE, Some(&self.target))?,
+        );
+        Ok(fold(entries))
     }
 
     /// The deploy that was started and never finished, if any.
@@ -287,5 +308,22 @@ mod tests {
         assert_eq!(open.record.id, "2");
         assert_eq!(open.last_phase, Some(Phase::Health));
         assert_eq!(j.history().unwrap().len(), 2);
+        // Another service's deploys are its own.
+        let other = ServiceJournal::new(dir.path(), "api");
+        assert!(other.history().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_deploy_left_open_in_the_old_per_service_file_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Journal::new(dir.path().join("deploy/web.jsonl"));
+        old.append(&Entry::Started {
+            record: Box::new(record("1")),
+        })
+        .unwrap();
+        let j = ServiceJournal::new(dir.path(), "web");
+        assert_eq!(j.open().unwrap().unwrap().record.id, "1");
+        j.finished("1", Outcome::Undone, None, None).unwrap();
+        assert!(j.open().unwrap().is_none());
     }
 }

@@ -1,18 +1,23 @@
-//! Durable state: atomic file writes, the run lock, and the write-ahead
+//! Durable state: atomic file writes, locks by target, and the write-ahead
 //! intent journal that makes every external change recoverable after a crash.
 
 pub mod atomic;
 pub mod backup;
 pub mod changelog;
 pub mod lock;
+pub mod shutdown;
 pub mod tuning_log;
 pub mod wal;
 
 pub use atomic::{backup_with_timestamp, write_atomic};
-pub use lock::RunLock;
+pub use lock::{Locks, Target, TargetLock};
+pub use shutdown::{Shutdown, Trigger};
 pub use wal::Journal;
 
 use std::path::PathBuf;
+
+/// The one journal of every action, under the state directory.
+pub const FILE: &str = "journal.jsonl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -36,8 +41,13 @@ pub enum JournalError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("locked by PID {pid} (lock file {}); wait for that run to finish, or remove the file if PID {pid} is gone", path.display())]
-    Locked { pid: String, path: PathBuf },
+    #[error("{target} is locked by PID {pid}: {holder}; wait for it to finish (lock file {})", path.display())]
+    Locked {
+        target: String,
+        pid: String,
+        holder: String,
+        path: PathBuf,
+    },
 }
 
 pub(crate) fn io_error(

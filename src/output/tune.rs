@@ -106,6 +106,13 @@ fn plan_text(p: &DryRunPlan) -> String {
 
 pub fn run_human(config: &Config, report: &RunReport) -> String {
     let mut out = String::new();
+    if !report.recovered.is_empty() {
+        out.push_str("An interrupted run left changes open; restored them first:\n");
+        for u in &report.recovered {
+            out.push_str(&format!("  {}: {} restored\n", u.change_id, u.restores));
+        }
+        out.push('\n');
+    }
     for c in &report.cycles {
         out.push_str(&cycle_table(config, c));
         out.push_str("\n\n");

@@ -1,14 +1,19 @@
-//! The closed loop. Each cycle is a reconcile step: measure the live SLA,
-//! diff it with the objectives, act on the worst difference, record.
+//! The closed loop. Each cycle is a reconcile step, in five steps:
 //!
-//! measure → (SLA met? stop) → worst violated objective's symptom → cheapest
-//! untried lever → journal intent → apply → settle → observe → judge → keep
-//! or roll back → changelog → next cycle.
+//! 1. measure the live SLA (`measure`); stop when it holds;
+//! 2. choose the cheapest untried lever for the worst violated objective's
+//!    symptom (`choose`);
+//! 3. journal the intent and apply it, holding the lever's target
+//!    (`journal_and_apply`);
+//! 4. settle and observe (`observe_change`), in windows of one kind, plain
+//!    or aligned to a CHECKPOINT (`windows`);
+//! 5. judge, then keep or roll back, and record (`verdict`).
 //!
-//! Restartability: the run refuses to start over unfinished journal entries
-//! (`tuner rollback` restores them), every external change is journaled
-//! before it happens, and the before-window of the first change is read from
-//! Prometheus' history, so no state lives only in this process.
+//! Restartability: the run first finishes what a crashed run left open (its
+//! unfinished changes are restored through the same journaled path as
+//! `tuner rollback`), every external change is journaled before it happens,
+//! and the before-window of the first change is read from Prometheus'
+//! history, so no state lives only in this process.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -16,24 +21,23 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::ledger::{Action, Ledger, Status};
-use super::observe::{observe, Opening, Shutdown, Windows};
-use super::ports::{ObserveError, Observer, Progress};
-use super::record;
+use super::change::Change;
+use super::ledger::{Ledger, Status};
+use super::observe::Windows;
+use super::ports::{Observer, Progress};
 use super::report::{CycleReport, DryRunPlan, Outcome, RunReport};
-use super::restore::restore;
+use super::rollback::{rollback, Scope, Undo};
+use super::windows::{windows_plan, WindowKind};
 use super::TuneError;
 use crate::config::Config;
-use crate::journal::{backup, tuning_log};
+use crate::journal::{tuning_log, Locks, Shutdown};
 use crate::judge::aligned;
 use crate::judge::reference::Reference;
-use crate::judge::stats::median;
-use crate::judge::{self, Ended, JudgeInput, Judgement, MetricSpec, Rule};
-use crate::levers::catalog::{Catalog, Lever, Symptom};
+use crate::judge::{MetricSpec, Rule};
+use crate::levers::catalog::{Catalog, Symptom};
 use crate::levers::choose::{self, Candidate, Skipped};
 use crate::levers::port::LeverBackend;
-use crate::metrics::Sample;
-use crate::metrics::{evaluate, Baseline, SlaReport, State};
+use crate::metrics::{evaluate, Baseline, Sample, SlaReport, State};
 
 /// Everything a run reads from and writes to.
 pub struct Context<'a> {
@@ -44,6 +48,9 @@ pub struct Context<'a> {
     pub observer: &'a dyn Observer,
     pub progress: &'a dyn Progress,
     pub ledger: Ledger,
+    /// Every change holds its lever's target (a service, PostgreSQL) from
+    /// its intent until it is kept or undone.
+    pub locks: Locks,
     pub changelog: PathBuf,
     pub tuning_log: PathBuf,
     pub backups_dir: PathBuf,
@@ -58,7 +65,7 @@ pub struct Options {
 }
 
 /// The SLA metrics the judge protects, with their limits.
-fn metric_specs(config: &Config, report: &SlaReport) -> Vec<MetricSpec> {
+pub(super) fn metric_specs(config: &Config, report: &SlaReport) -> Vec<MetricSpec> {
     let objectives = config.objectives();
     report
         .metrics
@@ -125,41 +132,24 @@ fn violations(report: &SlaReport) -> Result<Vec<(String, Option<Symptom>)>, Tune
         .collect()
 }
 
-/// After-windows and re-measurements open the way their reference did.
-fn opening(aligned: bool, backend: &dyn LeverBackend) -> Opening<'_> {
-    if aligned {
-        Opening::Checkpoint(backend)
-    } else {
-        Opening::Plain
-    }
-}
-
-/// One tuning.log line, with the transactions since the window's CHECKPOINT
-/// when they were read.
-fn log_line(s: &Sample, change_id: &str, phase: &str, work: Option<f64>) -> serde_json::Value {
-    let mut line = tuning_log::line(s.at, change_id, phase, &s.values);
-    if let (Some(work), Some(map)) = (work, line.as_object_mut()) {
-        map.insert("transactions_since_checkpoint".into(), work.into());
-    }
-    line
-}
-
-struct Choice {
-    goal: String,
-    symptom: Symptom,
-    candidate: Candidate,
-    skipped: Vec<Skipped>,
+pub(super) struct Choice {
+    pub goal: String,
+    pub symptom: Symptom,
+    pub candidate: Candidate,
+    pub skipped: Vec<Skipped>,
 }
 
 pub struct Tuner<'a> {
-    cx: Context<'a>,
-    opts: Options,
+    pub(super) cx: Context<'a>,
+    pub(super) opts: Options,
     run_id: String,
     /// Levers tried without effect (or harmfully) in this run.
-    exhausted: BTreeSet<String>,
+    pub(super) exhausted: BTreeSet<String>,
     /// The window describing the current state, the "before" of the next change.
-    reference: Option<Reference>,
-    backup: Option<PathBuf>,
+    pub(super) reference: Option<Reference>,
+    pub(super) backup: Option<PathBuf>,
+    /// Changes a crashed run left open, restored before the first cycle.
+    recovered: Vec<Undo>,
 }
 
 impl<'a> Tuner<'a> {
@@ -171,7 +161,48 @@ impl<'a> Tuner<'a> {
             exhausted: BTreeSet::new(),
             reference: None,
             backup: None,
+            recovered: Vec::new(),
         }
+    }
+
+    /// Finishes what a crashed run left open: every unfinished change is
+    /// restored first, through the journaled path `tuner rollback` takes.
+    /// A dry run changes nothing, so it names them and stops instead.
+    async fn recover(&mut self) -> Result<(), TuneError> {
+        let unfinished: Vec<String> = self
+            .cx
+            .ledger
+            .changes()?
+            .into_iter()
+            .filter(|c| c.status() == Status::Unfinished)
+            .map(|c| {
+                format!(
+                    "{} ({})",
+                    c.change_id,
+                    c.lever.assignment(c.mv.to.as_deref())
+                )
+            })
+            .collect();
+        if unfinished.is_empty() {
+            return Ok(());
+        }
+        if self.opts.dry_run {
+            return Err(TuneError::Unfinished(unfinished));
+        }
+        self.cx
+            .progress
+            .phase("restoring the unfinished changes of an interrupted run");
+        let report = rollback(
+            &self.cx.ledger,
+            &self.cx.locks,
+            self.cx.backend,
+            &self.cx.changelog,
+            &Scope::Unfinished,
+            false,
+        )
+        .await?;
+        self.recovered = report.undone;
+        Ok(())
     }
 
     /// Samples every metric now and judges it against the objectives; the
@@ -258,24 +289,7 @@ impl<'a> Tuner<'a> {
     /// Runs cycles until the SLA holds, no lever is left, `max_cycles` ran,
     /// or an interrupt. Nothing external changes in a dry run.
     pub async fn run(mut self, shutdown: &mut Shutdown) -> Result<RunReport, TuneError> {
-        let unfinished: Vec<String> = self
-            .cx
-            .ledger
-            .changes()?
-            .into_iter()
-            .filter(|c| c.status() == Status::Unfinished)
-            .map(|c| {
-                format!(
-                    "{} ({})",
-                    c.change_id,
-                    c.lever.assignment(c.mv.to.as_deref())
-                )
-            })
-            .collect();
-        if !unfinished.is_empty() {
-            return Err(TuneError::Unfinished(unfinished));
-        }
-
+        self.recover().await?;
         let mut cycles = Vec::new();
         for cycle in 1..=self.opts.max_cycles {
             self.cx.progress.phase(&format!("cycle {cycle}: measuring"));
@@ -388,34 +402,14 @@ impl<'a> Tuner<'a> {
             sla,
             dry_run: None,
             backup: self.backup.clone(),
+            recovered: self.recovered.clone(),
             message,
         }
     }
 
-    /// Backs up settings and every file any lever may touch, once per run,
-    /// before the first change.
-    async fn ensure_backup(&mut self) -> Result<(), TuneError> {
-        if self.backup.is_some() {
-            return Ok(());
-        }
-        let settings = self.cx.backend.settings_snapshot().await?;
-        let mut files: Vec<PathBuf> = Vec::new();
-        for lever in &self.cx.catalog.levers {
-            for f in self.cx.backend.files_touched(lever) {
-                if !files.contains(&f) {
-                    files.push(f);
-                }
-            }
-        }
-        self.backup = Some(backup::create(
-            &self.cx.backups_dir,
-            Utc::now(),
-            &settings,
-            &files,
-        )?);
-        Ok(())
-    }
-
+    /// One change, as the loop's steps 3-5 (`run` measured the SLA and
+    /// chose the lever): journal and apply, observe, then judge and keep or
+    /// roll back.
     async fn cycle(
         &mut self,
         cycle: u32,
@@ -423,24 +417,8 @@ impl<'a> Tuner<'a> {
         choice: Choice,
         shutdown: &mut Shutdown,
     ) -> Result<CycleReport, TuneError> {
-        let Choice {
-            goal,
-            symptom,
-            candidate,
-            skipped,
-        } = choice;
-        let Candidate {
-            lever,
-            mut mv,
-            plan,
-            cost,
-            ..
-        } = candidate;
-        let windows = self.opts.windows;
-        let change_id = format!("{}-{cycle}", self.run_id);
-
-        let wal_goal = symptom == Symptom::HighWalRate;
-
+        let id = format!("{}-{cycle}", self.run_id);
+        let wal_goal = choice.symptom == Symptom::HighWalRate;
         // Everything that can fail without side effects happens first.
         let firing_before: BTreeSet<String> = self
             .cx
@@ -449,343 +427,22 @@ impl<'a> Tuner<'a> {
             .await?
             .into_iter()
             .collect();
-        let reference = match self.reference.take() {
-            // The first window after the last kept change is a stale
-            // "before" for WAL (see `reference`): measure afresh, and keep
-            // how far the two windows of this setting drifted apart.
-            Some(r) if wal_goal && r.aligned && r.after_change => match self
-                .window_from_checkpoint(&change_id, &firing_before, shutdown)
-                .await?
-            {
-                Some(fresh) => Some(fresh.with_drift_from(&r, &goal, &self.opts.rule)),
-                None => Some(r),
-            },
-            Some(r) if r.aligned || !wal_goal => Some(r),
-            other if wal_goal => match self
-                .window_from_checkpoint(&change_id, &firing_before, shutdown)
-                .await?
-            {
-                Some(aligned) => Some(aligned),
-                None => other,
-            },
-            other => other,
-        };
-        let before = match reference {
-            Some(r) => r,
-            None => Reference::new(
-                self.cx
-                    .observer
-                    .history(windows.observe, windows.interval)
-                    .await?,
-                false,
-                None,
-            ),
-        };
-        // A window opened by a CHECKPOINT is compared only with another one:
-        // its I/O burst would otherwise flatter whatever comes after, WAL
-        // goal or not.
-        let aligned = before.aligned;
-        let drift = before.drift_of(&goal);
-        let before_work = before.work;
-        let before = before.samples;
-        self.ensure_backup().await?;
-        // Reconcile: journal the value that is live now, not the one read
-        // when the lever was chosen, so a rollback restores what was there.
-        let live = self.cx.backend.current(&lever).await?;
-        if live != mv.from {
-            tracing::warn!(lever = %lever.name, "value changed since planning: {:?} -> {:?}", mv.from, live);
-            mv.from = live;
-        }
-
-        // An interrupt that arrived while preparing: stop before touching anything.
-        if shutdown.count() > 0 {
-            return Err(TuneError::Interrupted);
-        }
-        self.cx.progress.phase(&format!(
-            "cycle {cycle}: {}",
-            lever.assignment(mv.to.as_deref())
-        ));
-        self.cx
-            .ledger
-            .intent(&change_id, Action::Apply, &lever, &mv)?;
-        let applied = self.cx.backend.apply(&lever, &mv).await;
-        crate::crash::at(crate::crash::Point::Apply);
-        self.cx.ledger.outcome(
-            &change_id,
-            Action::Apply,
-            &applied.as_ref().map(|_| ()).map_err(|e| e.to_string()),
-        )?;
-        if let Err(e) = applied {
-            // The outcome is unknown (half-applied?): restore, then stop.
-            restore(&self.cx, &change_id, &lever, &mv, shutdown).await?;
-            return Err(e.into());
-        }
-
-        let checkpoint_timeout = if wal_goal {
-            match self
-                .cx
-                .backend
-                .current(&Lever::postgres_probe("checkpoint_timeout"))
-                .await
-            {
-                Ok(v) => v.as_deref().and_then(parse_pg_duration),
-                Err(_) => None,
-            }
-        } else {
-            None
-        };
-
-        let log = self.cx.tuning_log.clone();
-        let id = change_id.clone();
-        let observation = observe(
-            self.cx.observer,
-            &windows,
-            opening(aligned, self.cx.backend),
-            &firing_before,
-            shutdown,
-            self.cx.progress,
-            |s, work| {
-                tuning_log::append(&log, &log_line(s, &id, "observe", work))?;
-                crate::crash::at(crate::crash::Point::Observe);
-                Ok(())
-            },
-        )
-        .await;
-        let observation = match observation {
-            Ok(o) => o,
-            Err(e) => {
-                restore(&self.cx, &change_id, &lever, &mv, shutdown).await?;
-                return Err(e);
-            }
-        };
-
-        let mut out = CycleReport {
+        let before = self
+            .before_window(&id, &choice.goal, wal_goal, &firing_before, shutdown)
+            .await?;
+        let mut change = Change {
+            id,
             cycle,
-            change_id: change_id.clone(),
-            goal_metric: goal.clone(),
-            symptom,
-            lever: lever.name.clone(),
-            assignment: lever.assignment(mv.to.as_deref()),
-            mv: mv.clone(),
-            cost,
-            plan,
-            verdict: None,
-            kept: false,
-            reason: String::new(),
-            provisional: None,
-            evidence: None,
-            goal_before: None,
-            goal_after: None,
-            samples_before: before.len(),
-            samples_after: observation.samples.len(),
-            skipped,
+            kind: WindowKind::of(&before),
+            before,
+            choice,
         };
-
-        if observation.interrupted {
-            self.cx.progress.phase("interrupted: rolling back");
-            restore(&self.cx, &change_id, &lever, &mv, shutdown).await?;
-            out.reason = "interrupted during observation; rolled back".into();
-            record::changelog(&self.cx, &out, &lever, None, &windows)?;
-            return Ok(out);
-        }
-
-        let specs = metric_specs(self.cx.config, report);
-        let judgement: Judgement = judge::judge(&JudgeInput {
-            goal: &goal,
-            metrics: &specs,
-            before: &before,
-            after: &observation.samples,
-            ended: &observation.ended,
-            observed: windows.observe,
-            wal_goal,
-            aligned,
-            work: before_work
-                .as_deref()
-                .zip(observation.work.as_deref())
-                .map(|(before, after)| aligned::Work { before, after }),
-            drift: if wal_goal && aligned { drift } else { None },
-            checkpoint_timeout,
-            rule: self.opts.rule,
-        });
-        self.cx
-            .ledger
-            .decision(&change_id, judgement.verdict, &judgement.reason)?;
-        out.verdict = Some(judgement.verdict);
-        out.kept = judgement.verdict.keeps();
-        out.reason = judgement.reason.clone();
-        out.provisional = judgement.provisional.clone();
-        out.evidence = judgement.goal.as_ref().map(judge::describe);
-        // Without a full comparison (no data, an alert) still show what was seen.
-        let seen = |samples: &[Sample]| {
-            let v: Vec<f64> = samples.iter().filter_map(|s| s.get(&goal)).collect();
-            median(&v)
-        };
-        out.goal_before = judgement
-            .goal
-            .as_ref()
-            .map(|g| g.before)
-            .or_else(|| seen(&before));
-        out.goal_after = judgement
-            .goal
-            .as_ref()
-            .map(|g| g.after)
-            .or_else(|| seen(&observation.samples));
-
-        if out.kept {
-            // Another lever on the same setting is a fallback for this one
-            // (lz4 when zstd costs too much): once a value is kept, moving
-            // the setting again would undo a measured win.
-            for other in &self.cx.catalog.levers {
-                if other.name != lever.name && other.target.same_setting(&lever.target) {
-                    self.exhausted.insert(other.name.clone());
-                }
-            }
-            // The observation is the new normal: the next change is judged against it.
-            self.reference = Some(Reference {
-                after_change: true,
-                ..Reference::new(observation.samples, aligned, observation.work)
-            });
-        } else {
-            self.cx
-                .progress
-                .phase(&format!("rolling back {}", lever.name));
-            restore(&self.cx, &change_id, &lever, &mv, shutdown).await?;
-            self.exhausted.insert(lever.name.clone());
-            // Back where we were, but not back when: load and background work
-            // drift, so a window from before this change would judge the next
-            // one against stale numbers. Measure afresh (settle, then a full
-            // window) when another cycle may follow. After the last one, the
-            // window before the change still describes the state restored,
-            // and the final SLA reading needs it when it opened at a
-            // CHECKPOINT.
-            let earlier = Reference::new(before, aligned, before_work);
-            self.reference = if cycle < self.opts.max_cycles {
-                self.remeasure(&change_id, aligned, shutdown)
-                    .await
-                    .map(|r| r.with_drift_from(&earlier, &goal, &self.opts.rule))
-            } else {
-                Some(earlier)
-            };
-        }
-        record::changelog(&self.cx, &out, &lever, Some(&judgement), &windows)?;
-        Ok(out)
-    }
-}
-
-impl Tuner<'_> {
-    /// A fresh before-window after a rollback, logged to tuning.log as phase
-    /// `remeasure`. `None` (the next cycle then reads Prometheus' history)
-    /// when interrupted, when data is missing, or when an alert fires.
-    async fn remeasure(
-        &self,
-        change_id: &str,
-        aligned: bool,
-        shutdown: &mut Shutdown,
-    ) -> Option<Reference> {
-        if shutdown.count() > 0 {
-            return None;
-        }
-        self.cx.progress.phase("re-measuring after the rollback");
-        let firing: BTreeSet<String> = self
-            .cx
-            .observer
-            .firing_triggers()
+        let _held = self.journal_and_apply(&mut change, shutdown).await?;
+        let observation = self
+            .observe_change(&change, &firing_before, shutdown)
+            .await?;
+        self.judge_and_settle(change, report, observation, shutdown)
             .await
-            .ok()?
-            .into_iter()
-            .collect();
-        let log = self.cx.tuning_log.clone();
-        let id = change_id.to_string();
-        let observation = observe(
-            self.cx.observer,
-            &self.opts.windows,
-            opening(aligned, self.cx.backend),
-            &firing,
-            shutdown,
-            self.cx.progress,
-            |s, work| {
-                Ok(tuning_log::append(
-                    &log,
-                    &log_line(s, &id, "remeasure", work),
-                )?)
-            },
-        )
-        .await
-        .ok()?;
-        (observation.ended == Ended::Complete && !observation.interrupted)
-            .then(|| Reference::new(observation.samples, aligned, observation.work))
-    }
-
-    /// A before-window that starts at a CHECKPOINT, for a WAL goal, logged
-    /// to tuning.log as phase `before`. `None` when the backend has no
-    /// database to checkpoint (the cycle then judges unaligned windows, with
-    /// the provisional note); an error when the CHECKPOINT or the metrics
-    /// fail, since nothing has changed yet and nothing needs undoing.
-    async fn window_from_checkpoint(
-        &self,
-        change_id: &str,
-        firing: &BTreeSet<String>,
-        shutdown: &mut Shutdown,
-    ) -> Result<Option<Reference>, TuneError> {
-        if shutdown.count() > 0 {
-            return Err(TuneError::Interrupted);
-        }
-        self.cx
-            .progress
-            .phase("measuring WAL from a CHECKPOINT before the change");
-        // Sampling starts once the metrics' lookback has passed this
-        // CHECKPOINT, as it does after the one `observe` issues for the
-        // after-window, so sample i of both sits at the same offset from it.
-        if !self.cx.backend.checkpoint().await? {
-            return Ok(None);
-        }
-        let windows = Windows {
-            settle: Duration::ZERO,
-            ..self.opts.windows
-        };
-        let log = self.cx.tuning_log.clone();
-        let id = change_id.to_string();
-        let observation = observe(
-            self.cx.observer,
-            &windows,
-            Opening::AfterCheckpoint(self.cx.backend),
-            firing,
-            shutdown,
-            self.cx.progress,
-            |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, "before", work))?),
-        )
-        .await?;
-        if observation.interrupted {
-            return Err(TuneError::Interrupted);
-        }
-        match observation.ended {
-            Ended::Complete => Ok(Some(Reference::new(
-                observation.samples,
-                true,
-                observation.work,
-            ))),
-            Ended::NoData(why) => Err(ObserveError(why).into()),
-            Ended::AlertFired(name) => Err(ObserveError(format!(
-                "alert {name} started firing before any change was made"
-            ))
-            .into()),
-        }
-    }
-}
-
-/// How a cycle for this symptom is judged, for `--dry-run`.
-fn windows_plan(symptom: Symptom, w: &Windows) -> String {
-    let observe = crate::config::units::format_duration(w.observe);
-    let settle = crate::config::units::format_duration(w.settle);
-    let lookback = crate::config::units::format_duration(w.lookback);
-    if symptom == Symptom::HighWalRate {
-        format!(
-            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median); after a kept change or a rollback, the band is at least the drift between two windows of the setting in force"
-        )
-    } else {
-        format!(
-            "the last {observe} from Prometheus (before); apply; settle {settle}; observe {observe} (after); compared by median"
-        )
     }
 }
 

@@ -29,7 +29,7 @@ pub enum TuneError {
     Backend(#[from] BackendError),
     #[error("metrics: {0}")]
     Observe(#[from] ObserveError),
-    #[error("unfinished change(s) in the journal: {}; a previous run stopped mid-change. Run `tuner rollback` to restore the prior values, then tune again", .0.join(", "))]
+    #[error("unfinished change(s) in the journal: {}; a previous run stopped mid-change. A dry run changes nothing: a real `tuner tune` restores them before its first cycle, or run `tuner rollback`", .0.join(", "))]
     Unfinished(Vec<String>),
     #[error(
         "no change {0:?} in the journal; `tuner rollback --dry-run --all` lists the kept changes"
@@ -39,7 +39,7 @@ pub enum TuneError {
     NotKept { change: String },
     #[error("interrupted before the next change was applied; nothing is open")]
     Interrupted,
-    #[error("aborted by a second interrupt while {during}; the journal keeps the open change: run `tuner rollback` to restore it")]
+    #[error("aborted by a second interrupt while {during}; the journal keeps the open change: the next `tuner tune` or `tuner rollback` restores it")]
     Aborted { during: String },
     #[error("rolling back {change} failed: {source}; the journal keeps it open: fix the cause and run `tuner rollback` again")]
     RollbackFailed {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::observe::Trigger;
 use super::ports::{ObserveError, Observer};
+use crate::journal::Trigger;
 pub use crate::levers::fakes::{FakeBackend, Levels};
 use crate::metrics::Sample;
 

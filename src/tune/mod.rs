@@ -7,6 +7,7 @@
 //! `crate::levers`; the metrics side is behind the traits in [`ports`], so
 //! everything here is tested with in-memory fakes.
 
+mod change;
 pub mod cycle;
 pub mod error;
 pub mod ledger;
@@ -18,14 +19,17 @@ mod record;
 pub mod report;
 mod restore;
 pub mod rollback;
+mod verdict;
+mod windows;
 
 #[cfg(test)]
 pub(crate) mod fakes;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use crate::journal::{Shutdown, Trigger};
 pub use cycle::{Context, Options, Tuner};
 pub use error::TuneError;
-pub use observe::{Shutdown, Trigger, Windows};
+pub use observe::Windows;
 pub use ports::{ObserveError, Observer, Progress};
 pub use report::{CycleReport, DryRunPlan, Outcome, RunReport};

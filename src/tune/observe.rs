@@ -5,55 +5,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::ports::{Observer, Progress};
 use super::TuneError;
+use crate::journal::Shutdown;
 use crate::judge::Ended;
 use crate::levers::port::LeverBackend;
 use crate::metrics::Sample;
-
-/// Interrupt count, injected so tests pass their own (the CLI feeds it from
-/// Ctrl-C). First interrupt: finish by rolling back the open change; second:
-/// abort, leaving the journal to `tuner rollback`.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    rx: watch::Receiver<u32>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Trigger {
-    tx: watch::Sender<u32>,
-}
-
-impl Trigger {
-    pub fn interrupt(&self) {
-        self.tx.send_modify(|n| *n += 1);
-    }
-}
-
-impl Shutdown {
-    pub fn new() -> (Trigger, Shutdown) {
-        let (tx, rx) = watch::channel(0);
-        (Trigger { tx }, Shutdown { rx })
-    }
-
-    pub fn count(&self) -> u32 {
-        *self.rx.borrow()
-    }
-
-    /// Resolves once `n` interrupts have arrived; never if the trigger is gone.
-    pub async fn reached(&mut self, n: u32) {
-        loop {
-            if *self.rx.borrow_and_update() >= n {
-                return;
-            }
-            if self.rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Windows {

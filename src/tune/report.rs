@@ -11,6 +11,8 @@ use crate::levers::choose::Skipped;
 use crate::levers::port::{Move, Plan};
 use crate::metrics::SlaReport;
 
+use super::rollback::Undo;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -78,6 +80,8 @@ pub struct RunReport {
     pub sla: Option<SlaReport>,
     pub dry_run: Option<DryRunPlan>,
     pub backup: Option<PathBuf>,
+    /// Changes an interrupted run left open, restored before the first cycle.
+    pub recovered: Vec<Undo>,
     /// Why the run stopped, for humans.
     pub message: String,
 }

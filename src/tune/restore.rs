@@ -3,10 +3,37 @@
 
 use super::cycle::Context;
 use super::ledger::{Action, Ledger};
-use super::observe::Shutdown;
 use super::TuneError;
-use crate::levers::catalog::Lever;
+use crate::journal::{Locks, Shutdown, Target, TargetLock};
+use crate::levers::catalog::{self, Lever};
 use crate::levers::port::{LeverBackend, Move};
+
+/// What a change of `lever` holds alone from its intent until it is kept or
+/// undone: the service whose containers it changes (limits, or env and a
+/// recreate), or PostgreSQL. A command lever holds nothing beyond the
+/// tuning loop its run already holds.
+pub fn lock_target(lever: &Lever) -> Option<Target> {
+    match &lever.target {
+        catalog::Target::Postgres { .. } => Some(Target::Postgres),
+        catalog::Target::Container { service, .. } | catalog::Target::Env { service, .. } => {
+            Some(Target::Service(service.clone()))
+        }
+        catalog::Target::Command { .. } => None,
+    }
+}
+
+/// Takes `lever`'s target for `action`; a target held by another action (a
+/// deploy of the same service) refuses the change before anything moved.
+pub(crate) fn hold(
+    locks: &Locks,
+    lever: &Lever,
+    action: &str,
+) -> Result<Option<TargetLock>, TuneError> {
+    lock_target(lever)
+        .map(|target| locks.acquire(&target, action))
+        .transpose()
+        .map_err(TuneError::from)
+}
 
 /// Restores a change's prior value through the journal: intent, revert,
 /// outcome. A second interrupt abandons it, leaving the intent open for

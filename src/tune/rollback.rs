@@ -13,10 +13,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ledger::{ChangeState, Ledger, Status};
-use super::observe::Shutdown;
 use super::record;
-use super::restore::restore_with;
+use super::restore::{hold, restore_with};
 use super::TuneError;
+use crate::journal::{Locks, Shutdown};
 use crate::levers::catalog::Lever;
 use crate::levers::choose::same_value;
 use crate::levers::port::{LeverBackend, Move, Plan};
@@ -29,6 +29,9 @@ pub enum Scope {
     To(String),
     /// Every kept change: the pre-tuning state.
     All,
+    /// Only what an interrupted run left unfinished: what every run of
+    /// `tuner tune` restores before its first cycle.
+    Unfinished,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +75,7 @@ pub fn select<'c>(
             }
         }
         Scope::All => out.extend(kept),
+        Scope::Unfinished => {}
         Scope::To(id) => {
             let Some(position) = changes.iter().position(|c| &c.change_id == id) else {
                 return Err(TuneError::UnknownChange(id.clone()));
@@ -124,6 +128,7 @@ async fn drift(backend: &dyn LeverBackend, c: &ChangeState) -> Option<String> {
 
 pub async fn rollback(
     ledger: &Ledger,
+    locks: &Locks,
     backend: &dyn LeverBackend,
     changelog: &Path,
     scope: &Scope,
@@ -166,9 +171,13 @@ pub async fn rollback(
             continue;
         }
         let why = match c.status() {
+            Status::Unfinished if *scope == Scope::Unfinished => {
+                "unfinished change from an interrupted run, restored before tuning again"
+            }
             Status::Unfinished => "unfinished change from an interrupted run",
             _ => "kept change undone on request",
         };
+        let _held = hold(locks, lever, &format!("rolling back {}", c.change_id))?;
         restore_with(ledger, backend, &c.change_id, lever, &c.mv, &mut never).await?;
         record::rollback_entry(changelog, &c.change_id, lever, &c.mv, why)?;
         undone.push(Undo {

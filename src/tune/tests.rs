@@ -9,13 +9,14 @@ use std::time::Duration;
 use super::cycle::{Context, Options, Tuner};
 use super::fakes::{FakeBackend, FakeObserver, Levels};
 use super::ledger::{Action, Ledger, Status};
-use super::observe::{Opening, Shutdown, Windows};
+use super::observe::{Opening, Windows};
 use super::ports::Quiet;
 use super::report::{Outcome, RunReport};
 use super::rollback::{rollback, Scope};
 use super::TuneError;
 use crate::config::Config;
 use crate::journal::Journal;
+use crate::journal::{Locks, Shutdown};
 use crate::judge::{Rule, Verdict};
 use crate::levers::catalog::Catalog;
 use crate::levers::port::Move;
@@ -121,6 +122,10 @@ impl World {
         self.dir.path().join(name)
     }
 
+    pub(crate) fn locks(&self) -> Locks {
+        Locks::new(&self.path(".tuner"), "test")
+    }
+
     pub(crate) fn ledger(&self) -> Ledger {
         Ledger::new(Journal::new(self.path(".tuner/journal.jsonl")))
     }
@@ -147,6 +152,7 @@ impl World {
             observer,
             progress: &Quiet,
             ledger: self.ledger(),
+            locks: self.locks(),
             changelog: self.path("CHANGELOG_TUNING.md"),
             tuning_log: self.path("tuning.log"),
             backups_dir: self.path("backups"),
@@ -496,10 +502,8 @@ async fn first_interrupt_rolls_back_the_open_change() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn crash_after_intent_is_refused_then_rolled_back_once() {
-    let w = World::new(World::default_backend());
-    // A run wrote its intent, the backend applied, then the process died.
+/// A run wrote its intent, the backend applied, then the process died.
+fn crashed_after_intent(w: &World) {
     let lever = w.catalog.get("max_wal_size").unwrap().clone();
     let mv = Move {
         from: Some("1GB".into()),
@@ -513,10 +517,42 @@ async fn crash_after_intent_is_refused_then_rolled_back_once() {
         .lock()
         .unwrap()
         .insert("max_wal_size".into(), Some("4GB".into()));
+}
 
+#[tokio::test(start_paused = true)]
+async fn a_run_after_a_crash_restores_the_open_change_before_its_first_cycle() {
+    let w = World::new(World::default_backend());
+    crashed_after_intent(&w);
+    let obs = w.observer(|l| {
+        if is(l, "max_wal_size", "4GB") {
+            metrics(60.0, 100.0)
+        } else {
+            metrics(150.0, 100.0)
+        }
+    });
+    let report = w.run(&obs, 5).await;
+    assert_eq!(report.recovered.len(), 1, "{report:?}");
+    assert_eq!(report.recovered[0].change_id, "crashed-1");
+    // Restored first, then tuned afresh and judged on its own windows.
+    let writes = w.backend.writes();
+    assert_eq!(writes[0], "revert max_wal_size 4GB->1GB", "{writes:?}");
+    assert_eq!(writes[1], "apply max_wal_size 1GB->4GB", "{writes:?}");
+    assert_eq!(report.outcome, Outcome::SlaMet);
+    let changes = w.ledger().changes().unwrap();
+    assert_eq!(changes[0].status(), Status::RolledBack);
+    assert_eq!(changes[1].status(), Status::Kept);
+    assert!(std::fs::read_to_string(w.path("CHANGELOG_TUNING.md"))
+        .unwrap()
+        .contains("restored before tuning again"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_after_intent_is_named_by_a_dry_run_then_rolled_back_once() {
+    let w = World::new(World::default_backend());
+    crashed_after_intent(&w);
     let obs = w.observer(|_| metrics(150.0, 100.0));
     let (_keep, mut shutdown) = Shutdown::new();
-    let err = w.tune(&obs, 5, false, &mut shutdown).await.unwrap_err();
+    let err = w.tune(&obs, 5, true, &mut shutdown).await.unwrap_err();
     assert!(matches!(err, TuneError::Unfinished(_)), "{err}");
     assert!(
         err.to_string().contains("crashed-1") && err.to_string().contains("tuner rollback"),
@@ -527,6 +563,7 @@ async fn crash_after_intent_is_refused_then_rolled_back_once() {
     let changelog = w.path("CHANGELOG_TUNING.md");
     let dry = rollback(
         &w.ledger(),
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::Last,
@@ -539,6 +576,7 @@ async fn crash_after_intent_is_refused_then_rolled_back_once() {
 
     let first = rollback(
         &w.ledger(),
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::Last,
@@ -551,6 +589,7 @@ async fn crash_after_intent_is_refused_then_rolled_back_once() {
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     let second = rollback(
         &w.ledger(),
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::Last,
@@ -602,9 +641,16 @@ async fn rollback_last_to_and_all_undo_kept_changes_newest_first() {
     let changelog = w.path("CHANGELOG_TUNING.md");
     let ledger = w.ledger();
 
-    let last = rollback(&ledger, w.backend.as_ref(), &changelog, &Scope::Last, false)
-        .await
-        .unwrap();
+    let last = rollback(
+        &ledger,
+        &w.locks(),
+        w.backend.as_ref(),
+        &changelog,
+        &Scope::Last,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(last.undone[0].change_id, ids[2]);
     assert_eq!(
         w.backend.value("checkpoint_timeout").as_deref(),
@@ -613,6 +659,7 @@ async fn rollback_last_to_and_all_undo_kept_changes_newest_first() {
 
     let to = rollback(
         &ledger,
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::To(ids[1].clone()),
@@ -623,17 +670,32 @@ async fn rollback_last_to_and_all_undo_kept_changes_newest_first() {
     assert_eq!(to.undone.len(), 1);
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("4GB"));
 
-    let all = rollback(&ledger, w.backend.as_ref(), &changelog, &Scope::All, false)
-        .await
-        .unwrap();
+    let all = rollback(
+        &ledger,
+        &w.locks(),
+        w.backend.as_ref(),
+        &changelog,
+        &Scope::All,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(all.undone.len(), 1);
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
-    let again = rollback(&ledger, w.backend.as_ref(), &changelog, &Scope::All, false)
-        .await
-        .unwrap();
+    let again = rollback(
+        &ledger,
+        &w.locks(),
+        w.backend.as_ref(),
+        &changelog,
+        &Scope::All,
+        false,
+    )
+    .await
+    .unwrap();
     assert!(again.undone.is_empty());
     let unknown = rollback(
         &ledger,
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::To("nope".into()),
@@ -685,6 +747,7 @@ async fn second_interrupt_aborts_the_rollback_and_leaves_it_to_tuner_rollback() 
     let changelog = w.path("CHANGELOG_TUNING.md");
     rollback(
         &w.ledger(),
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::Last,
@@ -762,6 +825,7 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
         observer: &obs,
         progress: &Quiet,
         ledger: w.ledger(),
+        locks: w.locks(),
         changelog: w.path("CHANGELOG_TUNING.md"),
         tuning_log: w.path("tuning.log"),
         backups_dir: w.path("backups"),
@@ -844,6 +908,7 @@ async fn rollback_notes_a_lever_changed_by_hand_and_restores_anyway() {
     let changelog = w.path("CHANGELOG_TUNING.md");
     let out = rollback(
         &w.ledger(),
+        &w.locks(),
         w.backend.as_ref(),
         &changelog,
         &Scope::Last,

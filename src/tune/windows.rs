@@ -1,0 +1,225 @@
+//! The windows a change is judged by: which kind (plain or aligned to a
+//! CHECKPOINT), the before-window, and the re-measurement after a rollback.
+//!
+//! Plain windows are the last `observe` of Prometheus' history before the
+//! change and the `observe` after it settled, compared by median. Aligned
+//! windows each open with a CHECKPOINT the tuner issues, because WAL comes in
+//! full-page-image bursts after every checkpoint: compared by window mean,
+//! paired by transactions since it. A window opened by a CHECKPOINT is only
+//! ever compared with another one, WAL goal or not, since its I/O burst would
+//! otherwise flatter whatever comes after.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::cycle::Tuner;
+use super::observe::{observe, Opening, Windows};
+use super::ports::ObserveError;
+use super::TuneError;
+use crate::journal::{tuning_log, Shutdown};
+use crate::judge::reference::Reference;
+use crate::judge::Ended;
+use crate::levers::catalog::Symptom;
+use crate::levers::port::LeverBackend;
+use crate::metrics::Sample;
+
+/// How a change's before- and after-windows are taken and compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    Plain,
+    Aligned,
+}
+
+impl WindowKind {
+    pub fn of(reference: &Reference) -> WindowKind {
+        if reference.aligned {
+            WindowKind::Aligned
+        } else {
+            WindowKind::Plain
+        }
+    }
+
+    pub fn aligned(self) -> bool {
+        self == WindowKind::Aligned
+    }
+
+    /// After-windows and re-measurements open the way their reference did.
+    pub fn opening(self, backend: &dyn LeverBackend) -> Opening<'_> {
+        match self {
+            WindowKind::Aligned => Opening::Checkpoint(backend),
+            WindowKind::Plain => Opening::Plain,
+        }
+    }
+}
+
+/// One tuning.log line, with the transactions since the window's CHECKPOINT
+/// when they were read.
+pub fn log_line(s: &Sample, change_id: &str, phase: &str, work: Option<f64>) -> serde_json::Value {
+    let mut line = tuning_log::line(s.at, change_id, phase, &s.values);
+    if let (Some(work), Some(map)) = (work, line.as_object_mut()) {
+        map.insert("transactions_since_checkpoint".into(), work.into());
+    }
+    line
+}
+
+impl Tuner<'_> {
+    /// The window the change is judged against. For a WAL goal, one that
+    /// starts at a CHECKPOINT whenever the database can take one: measured
+    /// now when there is none yet, or when the one held is the first window
+    /// after the last kept change (a stale "before", see `reference`; the
+    /// drift between the two windows of the setting in force is kept). Any
+    /// other goal reuses the window held, else Prometheus' history.
+    pub(super) async fn before_window(
+        &mut self,
+        change_id: &str,
+        goal: &str,
+        wal_goal: bool,
+        firing: &BTreeSet<String>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Reference, TuneError> {
+        let held = self.reference.take();
+        let needs_fresh = wal_goal
+            && match &held {
+                // A stale aligned window, or one not aligned at all.
+                Some(r) => r.after_change || !r.aligned,
+                None => true,
+            };
+        let chosen = if needs_fresh {
+            match self
+                .window_from_checkpoint(change_id, firing, shutdown)
+                .await?
+            {
+                Some(fresh) => Some(match held {
+                    Some(r) if r.aligned => fresh.with_drift_from(&r, goal, &self.opts.rule),
+                    _ => fresh,
+                }),
+                None => held,
+            }
+        } else {
+            held
+        };
+        match chosen {
+            Some(r) => Ok(r),
+            None => {
+                let w = self.opts.windows;
+                let history = self.cx.observer.history(w.observe, w.interval).await?;
+                Ok(Reference::new(history, false, None))
+            }
+        }
+    }
+
+    /// A fresh before-window after a rollback, logged to tuning.log as phase
+    /// `remeasure`. `None` (the next cycle then reads Prometheus' history)
+    /// when interrupted, when data is missing, or when an alert fires.
+    pub(super) async fn remeasure(
+        &self,
+        change_id: &str,
+        kind: WindowKind,
+        shutdown: &mut Shutdown,
+    ) -> Option<Reference> {
+        if shutdown.count() > 0 {
+            return None;
+        }
+        self.cx.progress.phase("re-measuring after the rollback");
+        let firing: BTreeSet<String> = self
+            .cx
+            .observer
+            .firing_triggers()
+            .await
+            .ok()?
+            .into_iter()
+            .collect();
+        let log = self.cx.tuning_log.clone();
+        let id = change_id.to_string();
+        let observation = observe(
+            self.cx.observer,
+            &self.opts.windows,
+            kind.opening(self.cx.backend),
+            &firing,
+            shutdown,
+            self.cx.progress,
+            |s, work| {
+                Ok(tuning_log::append(
+                    &log,
+                    &log_line(s, &id, "remeasure", work),
+                )?)
+            },
+        )
+        .await
+        .ok()?;
+        (observation.ended == Ended::Complete && !observation.interrupted)
+            .then(|| Reference::new(observation.samples, kind.aligned(), observation.work))
+    }
+
+    /// A before-window that starts at a CHECKPOINT, for a WAL goal, logged
+    /// to tuning.log as phase `before`. `None` when the backend has no
+    /// database to checkpoint (the cycle then judges unaligned windows, with
+    /// the provisional note); an error when the CHECKPOINT or the metrics
+    /// fail, since nothing has changed yet and nothing needs undoing.
+    async fn window_from_checkpoint(
+        &self,
+        change_id: &str,
+        firing: &BTreeSet<String>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Option<Reference>, TuneError> {
+        if shutdown.count() > 0 {
+            return Err(TuneError::Interrupted);
+        }
+        self.cx
+            .progress
+            .phase("measuring WAL from a CHECKPOINT before the change");
+        // Sampling starts once the metrics' lookback has passed this
+        // CHECKPOINT, as it does after the one `observe` issues for the
+        // after-window, so sample i of both sits at the same offset from it.
+        if !self.cx.backend.checkpoint().await? {
+            return Ok(None);
+        }
+        let windows = Windows {
+            settle: Duration::ZERO,
+            ..self.opts.windows
+        };
+        let log = self.cx.tuning_log.clone();
+        let id = change_id.to_string();
+        let observation = observe(
+            self.cx.observer,
+            &windows,
+            Opening::AfterCheckpoint(self.cx.backend),
+            firing,
+            shutdown,
+            self.cx.progress,
+            |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, "before", work))?),
+        )
+        .await?;
+        if observation.interrupted {
+            return Err(TuneError::Interrupted);
+        }
+        match observation.ended {
+            Ended::Complete => Ok(Some(Reference::new(
+                observation.samples,
+                true,
+                observation.work,
+            ))),
+            Ended::NoData(why) => Err(ObserveError(why).into()),
+            Ended::AlertFired(name) => Err(ObserveError(format!(
+                "alert {name} started firing before any change was made"
+            ))
+            .into()),
+        }
+    }
+}
+
+/// How a cycle for this symptom is judged, for `--dry-run`.
+pub fn windows_plan(symptom: Symptom, w: &Windows) -> String {
+    let observe = crate::config::units::format_duration(w.observe);
+    let settle = crate::config::units::format_duration(w.settle);
+    let lookback = crate::config::units::format_duration(w.lookback);
+    if symptom == Symptom::HighWalRate {
+        format!(
+            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median); after a kept change or a rollback, the band is at least the drift between two windows of the setting in force"
+        )
+    } else {
+        format!(
+            "the last {observe} from Prometheus (before); apply; settle {settle}; observe {observe} (after); compared by median"
+        )
+    }
+}
