@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use support::docker::{docker, ensure_images, WEB_NOHC};
 use support::tune::{
-    assert_nothing_to_roll_back, text, tuner, write_config, Stack, TuneConfig, CONSTANT_METRICS,
+    assert_nothing_to_roll_back, spawn_tuner, text, tuner, tuning_log, wait_for, write_config,
+    Stack, TuneConfig, CONSTANT_METRICS,
 };
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// A Compose project `tuner-test-tune-<pid>`, taken down on drop even when
+/// A Compose project `tuner-test-tune-<pid>-<n>`, taken down on drop even when
 /// the test fails.
 struct Project {
     dir: tempfile::TempDir,
@@ -26,16 +27,25 @@ struct Project {
 
 impl Project {
     fn up() -> Project {
+        Project::up_with("")
+    }
+
+    /// The project with `more` (Compose services, 2-space indented) beside `app`.
+    fn up_with(more: &str) -> Project {
         ensure_images();
         let dir = tempfile::Builder::new()
             .prefix("tuner-test-tune-")
             .tempdir()
             .unwrap();
-        let name = format!("tuner-test-tune-{}", std::process::id());
+        // Tests run in parallel threads of one process: a counter keeps
+        // their projects (and networks) apart.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("tuner-test-tune-{}-{n}", std::process::id());
         std::fs::write(
             dir.path().join("docker-compose.yml"),
             format!(
-                "version: '2.4'\nservices:\n  app:\n    image: {WEB_NOHC}\n    init: true\n    cpus: 1.0\n    mem_limit: 128m\n    memswap_limit: 256m\n"
+                "version: '2.4'\nservices:\n  app:\n    image: {WEB_NOHC}\n    init: true\n    cpus: 1.0\n    mem_limit: 128m\n    memswap_limit: 256m\n{more}"
             ),
         )
         .unwrap();
@@ -57,7 +67,11 @@ impl Project {
     }
 
     fn container(&self) -> String {
-        self.compose(&["ps", "-q", "app"])
+        self.container_of("app")
+    }
+
+    fn container_of(&self, service: &str) -> String {
+        self.compose(&["ps", "-q", service])
             .stdout
             .iter()
             .map(|b| *b as char)
@@ -199,4 +213,72 @@ fn container_limits_change_live_are_refused_below_usage_and_roll_back_exactly() 
     assert_eq!(state(&container), before);
     assert_eq!(project.override_bytes(), OVERRIDE.as_bytes());
     assert!(!dir.path().join("CHANGELOG_TUNING.md").exists());
+}
+
+#[test]
+fn a_container_lever_and_a_deploy_of_its_service_never_overlap() {
+    let stack = Stack::start_with(&[]);
+    let project = Project::up_with(&format!(
+        "  other:\n    image: {WEB_NOHC}\n    init: true\n    cpus: 1.0\n    mem_limit: 128m\n    memswap_limit: 256m\n"
+    ));
+    let app = project.container();
+    let other = project.container_of("other");
+    let before = state(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let config = tune_config(&stack, &project, dir.path(), &lever("cpus", "0.75"));
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text_of.replace("observe: 10s", "observe: 30s")).unwrap();
+
+    let mut tune = spawn_tuner(dir.path(), &config, &["tune", "--max-cycles", "1"], "tune");
+    // Observation has begun: the change is applied and holds service app.
+    assert!(
+        wait_for(Duration::from_secs(60), || tuning_log(dir.path())
+            .iter()
+            .any(|l| l["phase"] == "observe")),
+        "tune never started observing"
+    );
+    assert_eq!(state(&app).2, 750_000_000, "the lever is applied");
+
+    let same = tuner(
+        &config,
+        &["deploy", "app", "0.5", "96M", "--strategy", "in-place"],
+        &[],
+        RUN_LIMIT,
+    );
+    let all = text(&same);
+    assert_ne!(same.status.code(), Some(0), "{all}");
+    for want in [
+        format!("service app is locked by PID {}", tune.id()),
+        "tuner tune".to_string(),
+        "app.cpus=0.75".to_string(),
+    ] {
+        assert!(all.contains(&want), "{want:?} missing: {all}");
+    }
+    assert_eq!(
+        state(&app).2,
+        750_000_000,
+        "the refused deploy changed nothing"
+    );
+
+    let another = tuner(
+        &config,
+        &["deploy", "other", "0.5", "96M", "--strategy", "in-place"],
+        &[],
+        RUN_LIMIT,
+    );
+    assert_eq!(another.status.code(), Some(0), "{}", text(&another));
+    assert_eq!(
+        state(&other).2,
+        500_000_000,
+        "other was resized beside the tune run"
+    );
+
+    let status = tune.wait().expect("wait for tune");
+    let tune_err = std::fs::read_to_string(dir.path().join("tune.err")).unwrap_or_default();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "constant goal: rolled back, still violated: {tune_err}"
+    );
+    assert_eq!(state(&app), before, "the tune change was rolled back");
 }

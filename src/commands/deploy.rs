@@ -197,7 +197,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     }
     let _lock = journal
         .lock()
-        .with_context(|| format!("another deploy of {service} is running"))?;
+        .with_context(|| format!("cannot deploy {service} now"))?;
     let recovered = recover_open(
         &cx.docker,
         cx.router.as_ref(),

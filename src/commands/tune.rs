@@ -18,7 +18,6 @@ use crate::levers::{Catalog, LeverBackend};
 use crate::metrics::{Baseline, Metrics};
 use crate::output::tune as render;
 use crate::tune::ledger::Ledger;
-use crate::tune::progress::Bar;
 use crate::tune::prometheus::MetricsObserver;
 use crate::tune::{Context, Options, Shutdown, TuneError, Tuner, Windows};
 
@@ -151,14 +150,14 @@ pub async fn run(
         )
     };
     let observer = MetricsObserver::new(metrics, config);
-    let bar = Bar::default();
+    let events = crate::output::progress::for_format(output);
     let cx = Context {
         config,
         baseline: baseline.as_ref(),
         catalog: &catalog,
         backend: levers,
         observer: &observer,
-        progress: &bar,
+        progress: events.as_ref(),
         ledger: Ledger::new(Journal::new(journal_path(config))),
         locks,
         changelog: config.paths.changelog.clone(),

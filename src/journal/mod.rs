@@ -4,12 +4,14 @@
 pub mod atomic;
 pub mod backup;
 pub mod changelog;
+pub mod events;
 pub mod lock;
 pub mod shutdown;
 pub mod tuning_log;
 pub mod wal;
 
 pub use atomic::{backup_with_timestamp, write_atomic};
+pub use events::{Event, Events, Silent};
 pub use lock::{Locks, Target, TargetLock};
 pub use shutdown::{Shutdown, Trigger};
 pub use wal::Journal;

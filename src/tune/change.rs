@@ -86,7 +86,7 @@ impl Tuner<'_> {
         )?;
         self.cx
             .progress
-            .phase(&format!("cycle {}: {assignment}", change.cycle));
+            .step(&format!("cycle {}: {assignment}", change.cycle));
         self.cx
             .ledger
             .intent(&change.id, Action::Apply, lever, &mv)?;

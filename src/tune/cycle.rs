@@ -24,12 +24,13 @@ use chrono::Utc;
 use super::change::Change;
 use super::ledger::{Ledger, Status};
 use super::observe::Windows;
-use super::ports::{Observer, Progress};
+use super::ports::Observer;
 use super::report::{CycleReport, DryRunPlan, Outcome, RunReport};
 use super::rollback::{rollback, Scope, Undo};
 use super::windows::{windows_plan, WindowKind};
 use super::TuneError;
 use crate::config::Config;
+use crate::journal::Events;
 use crate::journal::{tuning_log, Locks, Shutdown};
 use crate::judge::aligned;
 use crate::judge::reference::Reference;
@@ -46,7 +47,7 @@ pub struct Context<'a> {
     pub catalog: &'a Catalog,
     pub backend: &'a dyn LeverBackend,
     pub observer: &'a dyn Observer,
-    pub progress: &'a dyn Progress,
+    pub progress: &'a dyn Events,
     pub ledger: Ledger,
     /// Every change holds its lever's target (a service, PostgreSQL) from
     /// its intent until it is kept or undone.
@@ -191,7 +192,7 @@ impl<'a> Tuner<'a> {
         }
         self.cx
             .progress
-            .phase("restoring the unfinished changes of an interrupted run");
+            .step("restoring the unfinished changes of an interrupted run");
         let report = rollback(
             &self.cx.ledger,
             &self.cx.locks,
@@ -292,7 +293,7 @@ impl<'a> Tuner<'a> {
         self.recover().await?;
         let mut cycles = Vec::new();
         for cycle in 1..=self.opts.max_cycles {
-            self.cx.progress.phase(&format!("cycle {cycle}: measuring"));
+            self.cx.progress.step(&format!("cycle {cycle}: measuring"));
             let report = self.measure(&format!("{}-{cycle}", self.run_id)).await?;
             if !report.violated() {
                 return Ok(self.settled(cycles, report));

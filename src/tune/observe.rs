@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::ports::{Observer, Progress};
+use super::ports::Observer;
 use super::TuneError;
+use crate::journal::Events;
 use crate::journal::Shutdown;
 use crate::judge::Ended;
 use crate::levers::port::LeverBackend;
@@ -129,13 +130,13 @@ pub async fn observe(
     opening: Opening<'_>,
     firing_before: &BTreeSet<String>,
     shutdown: &mut Shutdown,
-    progress: &dyn Progress,
+    progress: &dyn Events,
     mut on_sample: impl FnMut(&Sample, Option<f64>) -> Result<(), TuneError>,
 ) -> Result<Observation, TuneError> {
     let mut samples = Vec::new();
     let stop = |samples, ended| Ok(EarlyEnd::Ended(ended).with(samples));
 
-    progress.phase("settling");
+    progress.step("settling");
     if let Some(end) = wait(windows.settle, windows, observer, firing_before, shutdown).await {
         return Ok(end.with(samples));
     }
@@ -143,7 +144,7 @@ pub async fn observe(
     let counter = match opening {
         Opening::Plain => None,
         Opening::Checkpoint(backend) => {
-            progress.phase("CHECKPOINT: the window starts at a known point of the WAL cycle");
+            progress.step("CHECKPOINT: the window starts at a known point of the WAL cycle");
             match backend.checkpoint().await {
                 Ok(true) => {}
                 Ok(false) => {
@@ -164,7 +165,7 @@ pub async fn observe(
     };
     if counter.is_some() {
         if !windows.lookback.is_zero() {
-            progress.phase(&format!(
+            progress.step(&format!(
                 "waiting {} after the CHECKPOINT: the metrics' queries look back that far",
                 crate::config::units::format_duration(windows.lookback)
             ));
@@ -176,31 +177,31 @@ pub async fn observe(
     }
 
     let total = windows.samples();
-    progress.observing(total);
+    progress.waiting("observing", Some(total));
     for done in 1..=total {
         tokio::select! {
             biased;
             _ = shutdown.reached(1) => {
-                progress.done();
+                progress.finished();
                 return Ok(EarlyEnd::Interrupted.with(samples));
             }
             _ = tokio::time::sleep(windows.interval) => {}
         }
         match new_alert(observer, firing_before).await {
             Ok(Some(name)) => {
-                progress.done();
+                progress.finished();
                 return stop(samples, Ended::AlertFired(name));
             }
             Ok(None) => {}
             Err(why) => {
-                progress.done();
+                progress.finished();
                 return stop(samples, Ended::NoData(why));
             }
         }
         let sample = match observer.sample().await {
             Ok(s) => s,
             Err(e) => {
-                progress.done();
+                progress.finished();
                 return stop(
                     samples,
                     Ended::NoData(format!("Prometheus unreachable during observation: {e}")),
@@ -208,10 +209,10 @@ pub async fn observe(
             }
         };
         on_sample(&sample, work.read().await)?;
-        progress.sampled(done, &sample);
+        progress.advanced(done);
         samples.push(sample);
     }
-    progress.done();
+    progress.finished();
     Ok(Observation {
         samples,
         work: work.finish(),

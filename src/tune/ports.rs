@@ -1,4 +1,4 @@
-//! What the cycle needs from the metrics side and where it reports progress.
+//! What the cycle needs from the metrics side.
 //! The real observer reads Prometheus (`prometheus.rs`); unit tests use
 //! in-memory fakes.
 
@@ -22,23 +22,4 @@ pub trait Observer: Send + Sync {
     async fn history(&self, window: Duration, step: Duration) -> Result<Vec<Sample>, ObserveError>;
     /// Names of alerts labelled `tuning_trigger="true"` that are firing now.
     async fn firing_triggers(&self) -> Result<Vec<String>, ObserveError>;
-}
-
-/// Where the cycle reports progress (an indicatif bar on stderr in the CLI,
-/// nothing in tests). Called from the cycle's task only.
-pub trait Progress: Send + Sync {
-    fn phase(&self, message: &str);
-    fn observing(&self, total: u64);
-    fn sampled(&self, done: u64, sample: &Sample);
-    fn done(&self);
-}
-
-/// A `Progress` that shows nothing.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn phase(&self, _: &str) {}
-    fn observing(&self, _: u64) {}
-    fn sampled(&self, _: u64, _: &Sample) {}
-    fn done(&self) {}
 }

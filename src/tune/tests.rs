@@ -10,12 +10,12 @@ use super::cycle::{Context, Options, Tuner};
 use super::fakes::{FakeBackend, FakeObserver, Levels};
 use super::ledger::{Action, Ledger, Status};
 use super::observe::{Opening, Windows};
-use super::ports::Quiet;
 use super::report::{Outcome, RunReport};
 use super::rollback::{rollback, Scope};
 use super::TuneError;
 use crate::config::Config;
 use crate::journal::Journal;
+use crate::journal::Silent;
 use crate::journal::{Locks, Shutdown};
 use crate::judge::{Rule, Verdict};
 use crate::levers::catalog::Catalog;
@@ -150,7 +150,7 @@ impl World {
             catalog: &self.catalog,
             backend: self.backend.as_ref(),
             observer,
-            progress: &Quiet,
+            progress: &Silent,
             ledger: self.ledger(),
             locks: self.locks(),
             changelog: self.path("CHANGELOG_TUNING.md"),
@@ -823,7 +823,7 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
         catalog: &w.catalog,
         backend: &drift,
         observer: &obs,
-        progress: &Quiet,
+        progress: &Silent,
         ledger: w.ledger(),
         locks: w.locks(),
         changelog: w.path("CHANGELOG_TUNING.md"),
@@ -1324,7 +1324,7 @@ async fn watch(
         opening,
         &Default::default(),
         shutdown,
-        &Quiet,
+        &Silent,
         |_, _| Ok(()),
     )
     .await

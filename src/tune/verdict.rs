@@ -62,7 +62,7 @@ impl Tuner<'_> {
         };
 
         if observation.interrupted {
-            self.cx.progress.phase("interrupted: rolling back");
+            self.cx.progress.step("interrupted: rolling back");
             restore(&self.cx, &id, &lever, &mv, shutdown).await?;
             out.reason = "interrupted during observation; rolled back".into();
             record::changelog(&self.cx, &out, &lever, None, &windows)?;
@@ -134,7 +134,7 @@ impl Tuner<'_> {
         } else {
             self.cx
                 .progress
-                .phase(&format!("rolling back {}", lever.name));
+                .step(&format!("rolling back {}", lever.name));
             restore(&self.cx, &id, &lever, &mv, shutdown).await?;
             self.exhausted.insert(lever.name.clone());
             // Back where we were, but not back when: load and background work

@@ -120,7 +120,7 @@ impl Tuner<'_> {
         if shutdown.count() > 0 {
             return None;
         }
-        self.cx.progress.phase("re-measuring after the rollback");
+        self.cx.progress.step("re-measuring after the rollback");
         let firing: BTreeSet<String> = self
             .cx
             .observer
@@ -167,7 +167,7 @@ impl Tuner<'_> {
         }
         self.cx
             .progress
-            .phase("measuring WAL from a CHECKPOINT before the change");
+            .step("measuring WAL from a CHECKPOINT before the change");
         // Sampling starts once the metrics' lookback has passed this
         // CHECKPOINT, as it does after the one `observe` issues for the
         // after-window, so sample i of both sits at the same offset from it.

@@ -1,0 +1,109 @@
+//! Renders the core's event stream (`journal::Event`) on stderr: for
+//! humans, a bar for counted waits and a spinner for open-ended ones, which
+//! indicatif hides when stderr is not a terminal so piped output stays
+//! clean; for machines (`--output json`), one JSON object per line, stamped
+//! with the time. stdout carries only the command's result.
+
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::OutputFormat;
+use crate::journal::{Event, Events};
+
+/// The renderer for `format`.
+pub fn for_format(format: OutputFormat) -> Box<dyn Events> {
+    match format {
+        OutputFormat::Table => Box::new(Human::default()),
+        OutputFormat::Json => Box::new(JsonLines),
+    }
+}
+
+/// Bars and spinners on stderr; each step is also logged through tracing.
+#[derive(Default)]
+pub struct Human {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Human {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<ProgressBar>) -> R) -> R {
+        // A poisoned lock only means a panic elsewhere; the bar is cosmetic.
+        let mut guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn bar(what: &str, total: Option<u64>) -> ProgressBar {
+    let draw = ProgressDrawTarget::stderr();
+    match total {
+        Some(total) => {
+            let template = format!(
+                "{what} [{{bar:30}}] {{pos}}/{{len}} samples {{elapsed_precise}} (eta {{eta}}) {{msg}}"
+            );
+            let style = ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            ProgressBar::with_draw_target(Some(total), draw).with_style(style)
+        }
+        None => {
+            let b = ProgressBar::with_draw_target(None, draw);
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+                b.set_style(style);
+            }
+            b.set_message(what.to_string());
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        }
+    }
+}
+
+impl Events for Human {
+    fn emit(&self, event: Event) {
+        match event {
+            Event::Step { message } => {
+                tracing::info!("{message}");
+                self.with(|bar| {
+                    if let Some(b) = bar {
+                        b.set_message(message);
+                    }
+                });
+            }
+            Event::Waiting { what, total } => {
+                let b = bar(&what, total);
+                self.with(|slot| {
+                    if let Some(old) = slot.replace(b) {
+                        old.finish_and_clear();
+                    }
+                });
+            }
+            Event::Advanced { done } => self.with(|bar| {
+                if let Some(b) = bar {
+                    b.set_position(done);
+                }
+            }),
+            Event::Finished => self.with(|bar| {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+            }),
+        }
+    }
+}
+
+/// One JSON object per event on stderr.
+pub struct JsonLines;
+
+impl Events for JsonLines {
+    fn emit(&self, event: Event) {
+        let mut line = serde_json::json!({ "at": chrono::Utc::now().to_rfc3339() });
+        if let (Some(map), Ok(serde_json::Value::Object(fields))) =
+            (line.as_object_mut(), serde_json::to_value(&event))
+        {
+            map.extend(fields);
+        }
+        // Progress is best effort: a closed stderr must not stop the action.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
