@@ -2,6 +2,7 @@
 //! Results go to stdout; logs and progress to stderr.
 
 pub mod deploy;
+pub mod sla;
 pub mod tune;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, ContentArrangement, Table};
