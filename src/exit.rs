@@ -6,7 +6,7 @@ pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Bad usage or config: nothing was changed.
 pub const USAGE: u8 = 2;
-/// The SLA is violated (status) or still violated after tuning.
+/// The SLA is violated (status, a dry run) or still violated after tuning.
 pub const SLA_VIOLATED: u8 = 3;
 
 /// Marks an error as the user's to fix (exit 2) rather than a runtime failure.
@@ -20,6 +20,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<crate::config::ConfigError>().is_some()
+            || cause
+                .downcast_ref::<crate::metrics::MeasureError>()
+                .is_some_and(|e| e.is_usage())
         {
             return USAGE;
         }
@@ -27,14 +30,25 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
     FAILURE
 }
 
-/// How a tune run ended, as an exit code: 0 when the SLA is met (or for a
-/// dry run), 3 when it is still violated or no lever is left, 1 when
-/// interrupted or unmeasurable.
-pub fn for_tune(outcome: crate::tune::Outcome) -> u8 {
-    use crate::tune::Outcome;
-    match outcome {
-        Outcome::SlaMet | Outcome::DryRun => OK,
-        Outcome::StillViolated | Outcome::NoLever => SLA_VIOLATED,
-        Outcome::Interrupted | Outcome::Unmeasured => FAILURE,
+/// One SLA reading as an exit code, the same for every command that reads
+/// the SLA: 0 when no objective is violated and at least one was measured
+/// (objectives without data or baseline are reported, not failed), 3 when
+/// one is violated, 1 when not one could be measured.
+pub fn for_sla(verdict: crate::metrics::Verdict) -> u8 {
+    use crate::metrics::Verdict;
+    match verdict {
+        Verdict::Met => OK,
+        Verdict::Violated => SLA_VIOLATED,
+        Verdict::Unmeasured => FAILURE,
+    }
+}
+
+/// How a tune run ended, as an exit code: its last SLA reading's code (so a
+/// dry run exits as `status` would on the same reading), 1 when interrupted
+/// or when the SLA could not be read again after the last cycle.
+pub fn for_tune(report: &crate::tune::RunReport) -> u8 {
+    match (report.outcome, &report.sla) {
+        (crate::tune::Outcome::Interrupted, _) | (_, None) => FAILURE,
+        (_, Some(sla)) => for_sla(sla.verdict),
     }
 }

@@ -4,7 +4,7 @@
 //! are rolled back leaving every setting and `postgresql.auto.conf` as they
 //! were; a crash (test hook or SIGKILL) at any point is undone by
 //! `tuner rollback`; a second run is locked out; bad levers never reach the
-//! server; `--dry-run` changes nothing.
+//! server; `--dry-run` changes nothing and exits as `status` would.
 
 mod support;
 
@@ -700,7 +700,8 @@ fn bad_levers_never_reach_the_server_and_dry_run_changes_nothing() {
     );
     let out = tuner(&config, &["tune", "--dry-run"], &[], RUN_LIMIT);
     let all = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{all}");
+    // The reading it planned from is violated: exit 3, as `status` would.
+    assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(
         all.contains(r#"ALTER SYSTEM SET "wal_compression" = 'lz4'"#),
         "{all}"

@@ -181,7 +181,7 @@ pub async fn run(
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Table => print!("{}", render::run_human(config, &report)),
     }
-    Ok(crate::exit::for_tune(report.outcome))
+    Ok(crate::exit::for_tune(&report))
 }
 
 #[cfg(test)]
@@ -247,7 +247,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn dry_run_changes_nothing_and_exits_0() {
+    async fn dry_run_changes_nothing_and_exits_as_status_would() {
         let (dir, config) = setup();
         let backend = FakeBackend::with(&[("max_wal_size", "1GB")]);
         let (_t, shutdown) = Shutdown::new();
@@ -261,7 +261,8 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(code, 0);
+        // WAL at 150 against <= 100: the reading is violated, so exit 3.
+        assert_eq!(code, crate::exit::SLA_VIOLATED);
         assert!(backend.writes().is_empty());
         assert!(!dir.path().join(".tuner").exists());
     }

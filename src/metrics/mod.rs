@@ -1,4 +1,5 @@
-//! Prometheus: the HTTP API client, SLA evaluation, and no-data handling.
+//! Prometheus: the HTTP API client, the one SLA measurement every command
+//! uses, SLA evaluation, and no-data handling.
 //!
 //! An empty result, NaN or ±Inf is *no data* (`None`), never 0: a silent
 //! exporter must never look like a perfect metric.
@@ -6,13 +7,15 @@
 pub mod baseline;
 pub mod client;
 pub mod lookback;
+pub mod measure;
 pub mod sample;
 pub mod sla;
 
 pub use baseline::{Baseline, BaselineMetric};
 pub use client::{Alert, PrometheusClient, Target};
+pub use measure::{measure, MeasureError, WalWindow};
 pub use sample::Sample;
-pub use sla::{evaluate, MetricReport, SlaReport, State};
+pub use sla::{evaluate, Measured, MetricReport, Reading, SlaReport, State, Verdict};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

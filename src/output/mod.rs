@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod progress;
+pub mod sla;
 pub mod tune;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, ContentArrangement, Table};

@@ -4,7 +4,6 @@
 use comfy_table::Table;
 
 use crate::config::Config;
-use crate::metrics::SlaReport;
 use crate::tune::report::{CycleReport, DryRunPlan, RunReport};
 use crate::tune::rollback::RollbackReport;
 
@@ -70,20 +69,6 @@ fn cycle_table(config: &Config, c: &CycleReport) -> String {
     t.to_string()
 }
 
-pub fn sla_table(config: &Config, sla: &SlaReport) -> String {
-    let mut t = table();
-    t.set_header(vec!["metric", "value", "objective", "state"]);
-    for m in &sla.metrics {
-        t.add_row(vec![
-            m.name.clone(),
-            value(config, &m.name, m.value),
-            m.objective.clone().unwrap_or_else(|| "-".into()),
-            m.state.label().to_string(),
-        ]);
-    }
-    t.to_string()
-}
-
 fn plan_text(p: &DryRunPlan) -> String {
     let mut out = format!(
         "Plan for cycle 1 (dry run, nothing changed):\n  goal:   {} ({})\n  lever:  {} (was {}; cost {}, {})\n  steps:\n",
@@ -122,7 +107,7 @@ pub fn run_human(config: &Config, report: &RunReport) -> String {
         out.push('\n');
     }
     if let Some(sla) = &report.sla {
-        out.push_str(&sla_table(config, sla));
+        out.push_str(&super::sla::table(sla));
         out.push('\n');
     }
     if let Some(b) = &report.backup {

@@ -15,7 +15,7 @@
 //! and the before-window of the first change is read from Prometheus'
 //! history, so no state lives only in this process.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,13 +32,12 @@ use super::TuneError;
 use crate::config::Config;
 use crate::journal::Events;
 use crate::journal::{tuning_log, Locks, Shutdown};
-use crate::judge::aligned;
 use crate::judge::reference::Reference;
 use crate::judge::{MetricSpec, Rule};
 use crate::levers::catalog::{Catalog, Symptom};
 use crate::levers::choose::{self, Candidate, Skipped};
 use crate::levers::port::LeverBackend;
-use crate::metrics::{evaluate, Baseline, Sample, SlaReport, State};
+use crate::metrics::{measure, Baseline, Sample, SlaReport, State, Verdict, WalWindow};
 
 /// Everything a run reads from and writes to.
 pub struct Context<'a> {
@@ -85,14 +84,13 @@ pub(super) fn metric_specs(config: &Config, report: &SlaReport) -> Vec<MetricSpe
 }
 
 /// A metric whose symptom is WAL volume: measured over checkpoint-aligned
-/// windows when the tuner can issue a CHECKPOINT.
+/// windows when the tuner can issue a CHECKPOINT, and read as a window mean
+/// by the SLA measurement, which decides which metrics those are.
 fn is_wal_metric(config: &Config, name: &str) -> bool {
     config
         .metrics
         .get(name)
-        .and_then(|d| d.symptom.as_deref())
-        .and_then(|s| s.parse::<Symptom>().ok())
-        == Some(Symptom::HighWalRate)
+        .is_some_and(crate::metrics::measure::is_wal_metric)
 }
 
 /// How far back the WAL metrics' queries read: how long a window opened by
@@ -131,6 +129,14 @@ fn violations(report: &SlaReport) -> Result<Vec<(String, Option<Symptom>)>, Tune
             Ok((m.name.clone(), symptom))
         })
         .collect()
+}
+
+/// Says plainly which objectives a run that stopped on a violation could
+/// not judge: their "no data" is not a clean bill of health.
+fn not_measured(message: &mut String, report: &SlaReport) {
+    if let Some(list) = report.unmeasured() {
+        message.push_str(&format!("\nnot measured: {list}"));
+    }
 }
 
 pub(super) struct Choice {
@@ -206,46 +212,31 @@ impl<'a> Tuner<'a> {
         Ok(())
     }
 
-    /// Samples every metric now and judges it against the objectives; the
-    /// sample goes to tuning.log unless this is a dry run.
+    /// Reads the SLA through the one measurement `tuner status` uses; the
+    /// instant values go to tuning.log unless this is a dry run. WAL metrics
+    /// are read over the last window opened by a CHECKPOINT when there is
+    /// one, else over the last `observe` of Prometheus' history.
     async fn measure(&self, label: &str) -> Result<SlaReport, TuneError> {
-        let sample = self.cx.observer.sample().await?;
+        let w = self.opts.windows;
+        let wal = match self.aligned_wal_window() {
+            Some(samples) => WalWindow::FromCheckpoint(samples),
+            None => WalWindow::History {
+                span: w.observe,
+                step: w.interval,
+            },
+        };
+        let cx = &self.cx;
+        let report = measure(cx.observer.metrics(), cx.config, cx.baseline, wal).await?;
         if !self.opts.dry_run {
-            let line = tuning_log::line(sample.at, label, "measure", &sample.values);
+            let values: BTreeMap<String, Option<f64>> = report
+                .metrics
+                .iter()
+                .map(|m| (m.name.clone(), m.now))
+                .collect();
+            let line = tuning_log::line(report.at, label, "measure", &values);
             tuning_log::append(&self.cx.tuning_log, &line)?;
         }
-        // WAL comes in full-page-image bursts after each checkpoint, so an
-        // instant reading may sit on the floor between them: read WAL
-        // metrics over a window, the last one opened by a CHECKPOINT when
-        // there is one, else the last `observe` of Prometheus' history.
-        let history;
-        let window = match self.aligned_wal_window() {
-            Some(samples) => Some(samples),
-            None if self.has_wal_metric() => {
-                let w = self.opts.windows;
-                history = self.cx.observer.history(w.observe, w.interval).await?;
-                Some(history.as_slice())
-            }
-            None => None,
-        };
-        Ok(evaluate(
-            self.cx.config,
-            self.cx.baseline,
-            |name| match window {
-                Some(samples) if is_wal_metric(self.cx.config, name) => {
-                    aligned::window_mean(samples, name)
-                }
-                _ => sample.get(name),
-            },
-        ))
-    }
-
-    fn has_wal_metric(&self) -> bool {
-        self.cx
-            .config
-            .metrics
-            .keys()
-            .any(|name| is_wal_metric(self.cx.config, name))
+        Ok(report)
     }
 
     /// The last observed window when it started at a CHECKPOINT: WAL metrics
@@ -309,6 +300,7 @@ impl<'a> Tuner<'a> {
                     for s in &passed_over {
                         message.push_str(&format!("\n  skipped {}: {}", s.lever, s.reason));
                     }
+                    not_measured(&mut message, &report);
                     return Ok(self.finish(Outcome::NoLever, cycles, Some(report), message));
                 }
             };
@@ -325,12 +317,9 @@ impl<'a> Tuner<'a> {
                     windows: windows_plan(choice.symptom, &self.opts.windows),
                     skipped: choice.skipped.clone(),
                 };
-                let mut out = self.finish(
-                    Outcome::DryRun,
-                    cycles,
-                    Some(report),
-                    "dry run: nothing was changed".into(),
-                );
+                let mut message = "dry run: nothing was changed".to_string();
+                not_measured(&mut message, &report);
+                let mut out = self.finish(Outcome::DryRun, cycles, Some(report), message);
                 out.dry_run = Some(plan);
                 return Ok(out);
             }
@@ -354,40 +343,27 @@ impl<'a> Tuner<'a> {
             Err(e) => return Err(e),
         };
         if report.violated() {
-            let message = format!("SLA still violated after {} cycle(s)", self.opts.max_cycles);
+            let mut message = format!("SLA still violated after {} cycle(s)", self.opts.max_cycles);
+            not_measured(&mut message, &report);
             Ok(self.finish(Outcome::StillViolated, cycles, Some(report), message))
         } else {
             Ok(self.settled(cycles, report))
         }
     }
 
-    /// Nothing violated: "SLA met" only if every objective was measured.
+    /// Nothing violated: "SLA met" when at least one objective was
+    /// measured, naming any that were not; nothing measured is not "met".
     fn settled(&self, cycles: Vec<CycleReport>, report: SlaReport) -> RunReport {
-        let unmeasured: Vec<String> = report
-            .metrics
-            .iter()
-            .filter_map(|m| match m.state {
-                State::NoData => Some(format!("{}: no data", m.name)),
-                State::NoBaseline => {
-                    Some(format!("{}: no baseline (run `tuner baseline`)", m.name))
-                }
-                _ => None,
-            })
-            .collect();
-        if unmeasured.is_empty() {
-            let message = if self.aligned_wal_window().is_some() {
-                "SLA met (WAL metrics: mean of the last window, which started at a CHECKPOINT)"
-            } else {
-                "SLA met"
-            };
-            self.finish(Outcome::SlaMet, cycles, Some(report), message.into())
-        } else {
-            let message = format!(
-                "cannot tell whether the SLA holds: {}; fix the metric or drop its objective from the profile",
-                unmeasured.join(", ")
-            );
-            self.finish(Outcome::Unmeasured, cycles, Some(report), message)
+        let mut message = report.summary();
+        if report.verdict == Verdict::Unmeasured {
+            message.push_str("; fix the metrics or drop their objectives from the profile");
+            return self.finish(Outcome::Unmeasured, cycles, Some(report), message);
         }
+        if self.aligned_wal_window().is_some() {
+            message
+                .push_str(" (WAL metrics: mean of the last window, which started at a CHECKPOINT)");
+        }
+        self.finish(Outcome::SlaMet, cycles, Some(report), message)
     }
 
     fn finish(

@@ -4,6 +4,7 @@ use crate::levers::port::BackendError;
 
 use super::ports::ObserveError;
 use crate::journal::JournalError;
+use crate::metrics::MeasureError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
@@ -29,6 +30,8 @@ pub enum TuneError {
     Backend(#[from] BackendError),
     #[error("metrics: {0}")]
     Observe(#[from] ObserveError),
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
     #[error("unfinished change(s) in the journal: {}; a previous run stopped mid-change. A dry run changes nothing: a real `tuner tune` restores them before its first cycle, or run `tuner rollback`", .0.join(", "))]
     Unfinished(Vec<String>),
     #[error(
@@ -52,9 +55,14 @@ pub enum TuneError {
 impl TuneError {
     /// Errors the user fixes in files or flags (exit 2); nothing was changed.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            TuneError::Catalog(_) | TuneError::UnknownSymptom { .. } | TuneError::UnknownChange(_)
-        )
+        match self {
+            TuneError::Measure(e) => e.is_usage(),
+            other => matches!(
+                other,
+                TuneError::Catalog(_)
+                    | TuneError::UnknownSymptom { .. }
+                    | TuneError::UnknownChange(_)
+            ),
+        }
     }
 }

@@ -1,18 +1,19 @@
 //! An observer whose metrics are a function of the fake backend's lever
 //! values (a tiny simulated world), with deterministic noise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::ports::{ObserveError, Observer};
+use super::prometheus::TRIGGER_LABEL;
 use crate::journal::Trigger;
 pub use crate::levers::fakes::{FakeBackend, Levels};
-use crate::metrics::Sample;
+use crate::metrics::{Alert, Metrics, MetricsError, Point, Sample};
 
 type Model = Box<dyn Fn(&Levels) -> BTreeMap<String, Option<f64>> + Send + Sync>;
 type Alerts = Box<dyn Fn(&Levels) -> Vec<String> + Send + Sync>;
@@ -34,6 +35,9 @@ pub struct FakeObserver {
     /// (checkpoints seen, samples since the last one): the model sees the
     /// latter as the level `since_checkpoint`, to draw full-page-image bursts.
     since_checkpoint: Mutex<(usize, usize)>,
+    /// The sample the SLA measurement's instant queries are answered from,
+    /// and the metrics already asked of it.
+    reading: Mutex<Option<(Sample, BTreeSet<String>)>>,
 }
 
 impl FakeObserver {
@@ -49,6 +53,7 @@ impl FakeObserver {
             samples_taken: AtomicUsize::new(0),
             interrupt: None,
             since_checkpoint: Mutex::new((0, 0)),
+            reading: Mutex::new(None),
         }
     }
 
@@ -80,9 +85,9 @@ impl FakeObserver {
     }
 }
 
-#[async_trait]
-impl Observer for FakeObserver {
-    async fn sample(&self) -> Result<Sample, ObserveError> {
+impl FakeObserver {
+    /// One sample of every metric, counted (the interrupt hook counts them).
+    fn take(&self) -> Result<Sample, ObserveError> {
         let i = self.samples_taken.fetch_add(1, Ordering::SeqCst);
         if let Some((after, trigger, times)) = &self.interrupt {
             if i == *after {
@@ -92,6 +97,84 @@ impl Observer for FakeObserver {
             }
         }
         self.at(i)
+    }
+}
+
+fn down(e: ObserveError) -> MetricsError {
+    MetricsError::Unreachable {
+        url: "http://127.0.0.1:9090".into(),
+        reason: e.0,
+    }
+}
+
+/// The world as Prometheus, for the SLA measurement.
+#[async_trait]
+impl Metrics for FakeObserver {
+    /// A measurement asks each metric once; all of them are answered from
+    /// one sample, so a measurement counts as one sample, as it would at one
+    /// instant on a real server.
+    async fn instant(&self, metric: &str, _: &str) -> Result<Option<f64>, MetricsError> {
+        let mut reading = self.reading.lock().unwrap();
+        let fresh = reading
+            .as_ref()
+            .is_none_or(|(_, asked)| asked.contains(metric));
+        if fresh {
+            *reading = Some((self.take().map_err(down)?, BTreeSet::new()));
+        }
+        let (sample, asked) = reading.as_mut().expect("just taken");
+        asked.insert(metric.to_string());
+        Ok(sample.get(metric))
+    }
+
+    /// The model's values on the grid, as `history` draws them.
+    async fn range(
+        &self,
+        metric: &str,
+        _: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<Point>, MetricsError> {
+        let step = chrono::Duration::from_std(step).unwrap();
+        let n = ((end - start).num_milliseconds() / step.num_milliseconds().max(1) + 1) as usize;
+        let mut points = Vec::new();
+        for i in 0..n {
+            let sample = self.at(i).map_err(down)?;
+            if let Some(value) = sample.get(metric) {
+                points.push(Point {
+                    at: start + step * i as i32,
+                    value,
+                });
+            }
+        }
+        Ok(points)
+    }
+
+    async fn alerts(&self) -> Result<Vec<Alert>, MetricsError> {
+        let names = self.firing_triggers().await.map_err(down)?;
+        Ok(names
+            .into_iter()
+            .map(|name| Alert {
+                labels: [
+                    ("alertname".to_string(), name),
+                    (TRIGGER_LABEL.to_string(), "true".to_string()),
+                ]
+                .into(),
+                state: "firing".into(),
+                active_at: None,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Observer for FakeObserver {
+    fn metrics(&self) -> &dyn Metrics {
+        self
+    }
+
+    async fn sample(&self) -> Result<Sample, ObserveError> {
+        self.take()
     }
 
     async fn history(&self, window: Duration, step: Duration) -> Result<Vec<Sample>, ObserveError> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::metrics::Sample;
+use crate::metrics::{Metrics, Sample};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -15,6 +15,10 @@ pub struct ObserveError(pub String);
 /// What the cycle needs from the metrics side.
 #[async_trait]
 pub trait Observer: Send + Sync {
+    /// The backend the cycle's SLA readings go through: the one measurement
+    /// (`crate::metrics::measure`) that `tuner status` uses too, so the two
+    /// cannot disagree. The methods below serve observation windows.
+    fn metrics(&self) -> &dyn Metrics;
     /// Every configured metric, now.
     async fn sample(&self) -> Result<Sample, ObserveError>;
     /// The last `window` of every metric at `step`, oldest first: the

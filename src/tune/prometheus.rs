@@ -36,6 +36,10 @@ impl<'a> MetricsObserver<'a> {
 
 #[async_trait]
 impl Observer for MetricsObserver<'_> {
+    fn metrics(&self) -> &dyn Metrics {
+        self.metrics
+    }
+
     async fn sample(&self) -> Result<Sample, ObserveError> {
         let at = Utc::now();
         let mut values = BTreeMap::new();

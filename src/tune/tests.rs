@@ -189,7 +189,7 @@ async fn sla_met_stops_at_once_with_exit_0_and_no_change() {
     let obs = w.observer(|_| metrics(50.0, 100.0));
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::SlaMet);
-    assert_eq!(crate::exit::for_tune(report.outcome), 0);
+    assert_eq!(crate::exit::for_tune(&report), 0);
     assert!(report.cycles.is_empty());
     assert!(w.backend.writes().is_empty(), "{:?}", w.backend.calls());
     assert!(!w.path("backups").exists());
@@ -327,7 +327,7 @@ async fn a_lever_that_raises_the_goal_is_rolled_back() {
     assert!(!report.cycles[0].kept);
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert_eq!(report.outcome, Outcome::StillViolated);
-    assert_eq!(crate::exit::for_tune(report.outcome), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -410,7 +410,8 @@ async fn dry_run_plans_without_changing_anything() {
     let (_keep, mut shutdown) = Shutdown::new();
     let report = w.tune(&obs, 5, true, &mut shutdown).await.unwrap();
     assert_eq!(report.outcome, Outcome::DryRun);
-    assert_eq!(crate::exit::for_tune(report.outcome), 0);
+    // The reading it planned from is violated: exit 3, as `status` would.
+    assert_eq!(crate::exit::for_tune(&report), 3);
     let plan = report.dry_run.unwrap();
     assert_eq!(plan.assignment, "max_wal_size=4GB");
     assert_eq!(
@@ -451,7 +452,7 @@ async fn still_violated_after_max_cycles_exits_3() {
         .iter()
         .all(|c| c.verdict == Some(Verdict::NoEffect)));
     assert_eq!(report.outcome, Outcome::StillViolated);
-    assert_eq!(crate::exit::for_tune(report.outcome), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
     // Everything put back.
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert_eq!(
@@ -468,7 +469,7 @@ async fn no_lever_left_exits_3() {
     // max_wal_size, checkpoint_timeout, then the two restart levers, then nothing.
     assert_eq!(report.cycles.len(), 4);
     assert_eq!(report.outcome, Outcome::NoLever);
-    assert_eq!(crate::exit::for_tune(report.outcome), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
     // Why each lever was passed over reaches the user.
     assert!(
         report
@@ -855,24 +856,88 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
     );
 }
 
+/// Latency has no data (a VM without the exporter, say); WAL is measured.
+fn latency_unmeasured(wal: f64) -> BTreeMap<String, Option<f64>> {
+    BTreeMap::from([
+        ("wal_rate".to_string(), Some(wal)),
+        ("p95_write_latency".to_string(), None),
+    ])
+}
+
 #[tokio::test(start_paused = true)]
-async fn an_objective_without_data_is_never_called_met() {
+async fn an_objective_without_data_is_named_but_does_not_fail_a_met_sla() {
+    let w = World::new(World::default_backend());
+    let obs = w.observer(|_| latency_unmeasured(50.0));
+    let report = w.run(&obs, 5).await;
+    assert_eq!(report.outcome, Outcome::SlaMet, "{}", report.message);
+    assert_eq!(crate::exit::for_tune(&report), 0);
+    assert_eq!(
+        report.message,
+        "SLA met by every measured objective; not measured: p95_write_latency (no data)"
+    );
+    let sla = report.sla.as_ref().unwrap();
+    assert_eq!(crate::exit::for_sla(sla.verdict), 0, "as `status` exits");
+    assert!(w.backend.writes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_nothing_measured_the_sla_is_never_called_met() {
     let w = World::new(World::default_backend());
     let obs = w.observer(|_| {
         BTreeMap::from([
-            ("wal_rate".to_string(), Some(50.0)),
+            ("wal_rate".to_string(), None),
             ("p95_write_latency".to_string(), None),
         ])
     });
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::Unmeasured);
-    assert_eq!(crate::exit::for_tune(report.outcome), 1);
+    assert_eq!(crate::exit::for_tune(&report), 1);
     assert!(
-        report.message.contains("p95_write_latency: no data"),
+        report.message.starts_with(
+            "cannot tell whether the SLA holds: no objective could be measured: p95_write_latency (no data), wal_rate (no data)"
+        ),
         "{}",
         report.message
     );
     assert!(w.backend.writes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_violated_objective_is_tuned_while_another_has_no_data() {
+    // WAL violated, latency unmeasured: tune acts on WAL, and its end says
+    // what it could not judge.
+    let w = World::new(World::default_backend());
+    let obs = w.observer(|l| {
+        latency_unmeasured(if is(l, "max_wal_size", "4GB") {
+            60.0
+        } else {
+            150.0
+        })
+    });
+    let report = w.run(&obs, 5).await;
+    assert_eq!(kept(&report), [("max_wal_size", true)]);
+    assert_eq!(report.outcome, Outcome::SlaMet, "{}", report.message);
+    assert!(
+        report
+            .message
+            .ends_with("not measured: p95_write_latency (no data)"),
+        "{}",
+        report.message
+    );
+
+    // Nothing helps: no lever is left, and the message still names it.
+    let w = World::new(World::default_backend());
+    let obs = w.observer(|_| latency_unmeasured(150.0));
+    let report = w.run(&obs, 10).await;
+    assert_eq!(report.outcome, Outcome::NoLever);
+    assert_eq!(crate::exit::for_tune(&report), 3);
+    assert!(
+        report
+            .message
+            .ends_with("\nnot measured: p95_write_latency (no data)"),
+        "{}",
+        report.message
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1203,7 +1268,7 @@ async fn a_rollback_in_the_last_cycle_leaves_the_sla_read_over_the_window_before
     assert_eq!(report.cycles.len(), 2);
     assert!(!report.cycles[1].kept);
     assert_eq!(report.outcome, Outcome::StillViolated, "{}", report.message);
-    assert_eq!(crate::exit::for_tune(report.outcome), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
 }
 
 /// zstd first, lz4 as its fallback: two levers on one setting.
