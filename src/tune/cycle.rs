@@ -34,6 +34,7 @@ use crate::levers::choose::{self, Candidate, Skipped};
 use crate::levers::port::LeverBackend;
 use crate::metrics::Sample;
 use crate::metrics::{evaluate, Baseline, SlaReport, State};
+use crate::postgres::units::to_duration;
 
 /// Everything a run reads from and writes to.
 pub struct Context<'a> {
@@ -528,7 +529,7 @@ impl<'a> Tuner<'a> {
                 .current(&Lever::postgres_probe("checkpoint_timeout"))
                 .await
             {
-                Ok(v) => v.as_deref().and_then(parse_pg_duration),
+                Ok(v) => v.as_deref().and_then(|v| to_duration(v, "s")),
                 Err(_) => None,
             }
         } else {
@@ -787,23 +788,4 @@ fn windows_plan(symptom: Symptom, w: &Windows) -> String {
             "the last {observe} from Prometheus (before); apply; settle {settle}; observe {observe} (after); compared by median"
         )
     }
-}
-
-/// Parses a PostgreSQL duration as `SHOW` prints it (`5min`, `300s`, `1h`)
-/// or as `pg_settings.setting` holds it (a bare number of seconds).
-pub fn parse_pg_duration(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let n: f64 = v[..split].parse().ok()?;
-    let secs = match v[split..].trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "min" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
