@@ -59,14 +59,8 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         Err(source) => return Err(ConfigError::Read { path, source }),
     };
     let env_file = env_file_of(&path, &text);
-    let text = super::interpolate::interpolate(&text, env_file.as_deref()).map_err(|problems| {
-        ConfigError::Invalid {
-            problems: problems
-                .into_iter()
-                .map(|p| format!("{}:{p}", path.display()))
-                .collect(),
-        }
-    })?;
+    let text = super::interpolate::interpolate(&path, &text, env_file.as_deref())
+        .map_err(|problems| ConfigError::Invalid { problems })?;
     let mut config = from_str(&path, &text)?;
     if let Ok(dsn) = std::env::var("TUNER_PG_DSN") {
         if !dsn.trim().is_empty() {

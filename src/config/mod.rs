@@ -1,6 +1,7 @@
 //! Typed configuration: loading, validation with file:line:col errors, units.
 
 pub mod deploy;
+pub mod envfile;
 pub mod haproxy;
 pub mod interpolate;
 pub mod load;
