@@ -168,3 +168,42 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml;
+
+    #[test]
+    fn check_params_are_explicit() {
+        assert_eq!(
+            CheckParams::default().to_args(),
+            "check inter 500ms fastinter 100ms downinter 500ms rise 1 fall 2"
+        );
+    }
+
+    #[test]
+    fn config_reads_units_and_defaults() {
+        let yaml = "socket: /run/haproxy/admin.sock\nbackend: web\ncheck:\n  inter: 1s\n  rise: 2\nweight: 10\ndrain_grace: 150ms\n";
+        let c: HaproxyConfig = yaml::from_str(yaml).unwrap();
+        assert_eq!(c.socket, PathBuf::from("/run/haproxy/admin.sock"));
+        assert_eq!(c.check.inter, Duration::from_secs(1));
+        assert_eq!(c.check.rise, 2);
+        assert_eq!(c.check.fall, 2);
+        assert_eq!(c.check.fastinter, Duration::from_millis(100));
+        assert_eq!(c.weight, 10);
+        assert_eq!(c.drain_grace, Duration::from_millis(150));
+        assert_eq!(c.command_timeout, Duration::from_secs(2));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn config_refuses_unknown_keys_and_bare_numbers() {
+        let err =
+            yaml::from_str::<HaproxyConfig>("socket: /s\nbackend: b\nweigth: 3\n").unwrap_err();
+        assert!(err.to_string().contains("weigth"), "{err}");
+        let err = yaml::from_str::<HaproxyConfig>("socket: /s\nbackend: b\ncheck:\n  inter: 500\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("unit"), "{err}");
+    }
+}

@@ -21,28 +21,9 @@ pub enum ConfigError {
     Invalid { problems: Vec<String> },
 }
 
-/// Parses YAML into `T`, with `file:line:col` on failure. The one place YAML
-/// is parsed, so swapping the YAML crate is a one-line change.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
-    serde_yaml::from_str(text).map_err(|e| match e.location() {
-        Some(loc) => format!(
-            "{}:{}:{}: {}",
-            path.display(),
-            loc.line(),
-            loc.column(),
-            strip_location(&e.to_string())
-        ),
-        None => format!("{}: {}", path.display(), e),
-    })
-}
-
-/// serde_yaml appends " at line L column C" itself; we put the position first.
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
-}
+/// Kept under its old name for the modules that read their YAML files
+/// through it (levers, baseline).
+pub use super::yaml::parse as parse_yaml;
 
 /// Loads the config from `path` (or the default), applies environment
 /// overrides (`TUNER_PG_DSN`, `DOCKER_HOST`), resolves relative paths against
@@ -86,7 +67,7 @@ fn env_file_of(path: &Path, text: &str) -> Option<PathBuf> {
     struct ComposeProbe {
         env_file: Option<PathBuf>,
     }
-    let probe: Probe = serde_yaml::from_str(text).ok()?;
+    let probe: Probe = super::yaml::from_str(text).ok()?;
     let file = probe.compose?.env_file?;
     let base = path
         .parent()

@@ -9,6 +9,7 @@ pub mod load;
 pub mod objective;
 pub mod tune;
 pub mod units;
+pub mod yaml;
 
 pub use dsn::redact_dsn;
 pub use load::{load, ConfigError};
