@@ -19,6 +19,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Tune(args) => {
             let config = context::load_config(&cli)?;
+            // Bad flags are reported before any server is contacted.
+            tune::windows(&config, args)?;
             let prometheus = context::prometheus(&config)?;
             let router = levers::real(&config).await?;
             tune::run(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de_duration;
+use super::units::Limit;
 
 /// HAProxy's health-check parameters for the green server, passed on
 /// `add server`. Defaults: `inter 500ms fastinter 100ms downinter 500ms
@@ -113,9 +114,27 @@ impl HaproxyConfig {
         }
     }
 
+    /// Every duration of the section with its key and its limit.
+    pub fn durations(&self) -> [(&'static str, Duration, Limit); 7] {
+        [
+            ("check.inter", self.check.inter, Limit::Interval),
+            ("check.fastinter", self.check.fastinter, Limit::Interval),
+            ("check.downinter", self.check.downinter, Limit::Interval),
+            ("poll_interval", self.poll_interval, Limit::Interval),
+            ("drain_grace", self.drain_grace, Limit::Timeout),
+            ("command_timeout", self.command_timeout, Limit::Timeout),
+            ("retire_timeout", self.retire_timeout, Limit::Timeout),
+        ]
+    }
+
     /// Every problem with the config, each naming its key and the fix.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
+        for (key, d, limit) in self.durations() {
+            if let Err(e) = limit.check(key, d) {
+                problems.push(e);
+            }
+        }
         if let Err(e) = check_name("backend", &self.backend) {
             problems.push(e);
         }

@@ -176,7 +176,9 @@ impl Config {
     }
 }
 
+/// A duration as written in the file; `load` checks its [`units::Limit`]
+/// afterwards, where it can name the key.
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    units::parse_duration(&s).map_err(serde::de::Error::custom)
+    units::parse_duration_unbounded(&s).map_err(serde::de::Error::custom)
 }

@@ -67,6 +67,14 @@ fn check_address(address: &str) -> Result<(), String> {
     }
 }
 
+/// `timeout` from now. Config and flags cap timeouts; a larger one (built
+/// in code) saturates instead of panicking on `Instant` overflow.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + crate::config::units::MAX_DURATION)
+}
+
 /// Failed exchanges in a row that a poll tolerates before giving up.
 const MAX_TRANSIENT: u32 = 3;
 
@@ -265,7 +273,7 @@ impl HaproxyRouter {
         timeout: Duration,
         mut done: impl FnMut(Option<&ServerStat>) -> Result<bool, String>,
     ) -> Result<Option<ServerStat>, RouterError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut transient = 0;
         loop {
             let seen = match self.find(name).await {
@@ -351,7 +359,7 @@ impl HaproxyRouter {
     /// `Ok(false)` when the server was already gone.
     async fn delete(&self, slot: &str) -> Result<bool, RouterError> {
         let command = format!("del server {slot}");
-        let deadline = Instant::now() + self.config.retire_timeout;
+        let deadline = deadline_after(self.config.retire_timeout);
         loop {
             match self.api.run(&command).await {
                 Ok(_) => return Ok(true),
@@ -552,6 +560,14 @@ impl Router for HaproxyRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_timeout_saturates_instead_of_panicking() {
+        let before = Instant::now();
+        let far = deadline_after(Duration::MAX);
+        assert!(far >= before + crate::config::units::MAX_DURATION);
+        assert!(deadline_after(Duration::from_secs(1)) <= Instant::now() + Duration::from_secs(1));
+    }
 
     #[test]
     fn validation_collects_every_problem() {
