@@ -316,3 +316,36 @@ fn overlong_durations_are_usage_errors_not_panics() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `tuner ... | head -1`: the reader is gone before tuner writes. The work
+/// is done, so the run exits 0 and says nothing on stderr (no panic, no
+/// "broken pipe" error).
+#[test]
+fn a_closed_stdout_exits_0_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", support::free_port());
+    let config = support::config::write(
+        dir.path(),
+        &url,
+        "host=127.0.0.1",
+        support::config::TEST_METRICS,
+        "    pg_up: \">= 1\"",
+    );
+    // `rollback --dry-run` with an empty journal prints without any server.
+    for format in ["table", "json"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(support::tuner_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(["--output", format, "rollback", "--dry-run"])
+            .env_remove("TUNER_PG_DSN")
+            .env("DOCKER_HOST", "unix:///tmp/tuner-no-such-docker.sock")
+            .stdout(writer)
+            .output()
+            .expect("run tuner");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        assert_eq!(stderr, "", "{format}");
+    }
+}

@@ -57,8 +57,12 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// Prints an error once: the headline, then each cause indented.
+/// Prints an error once: the headline, then each cause indented. A closed
+/// stdout is not reported: its reader chose to stop reading.
 pub fn print_error(error: &anyhow::Error) {
+    if crate::output::is_closed_stdout(error) {
+        return;
+    }
     eprintln!("error: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");

@@ -174,8 +174,8 @@ pub async fn run(
         .await
         .map_err(to_anyhow)?;
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table => print!("{}", render::run_human(config, &report)),
+        OutputFormat::Json => crate::output::print_json(&report)?,
+        OutputFormat::Table => crate::output::emit_raw(&render::run_human(config, &report))?,
     }
     Ok(crate::exit::for_tune(report.outcome))
 }
