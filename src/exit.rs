@@ -15,8 +15,12 @@ pub const SLA_VIOLATED: u8 = 3;
 pub struct UsageError(pub String);
 
 /// Maps an error to its exit code by looking for a usage or config error
-/// anywhere in its chain.
+/// anywhere in its chain. A closed stdout (`| head`) is success: the work
+/// was done, only its reader left.
 pub fn code_for(error: &anyhow::Error) -> u8 {
+    if crate::output::is_closed_stdout(error) {
+        return OK;
+    }
     for cause in error.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<crate::config::ConfigError>().is_some()

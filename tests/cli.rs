@@ -281,3 +281,71 @@ fn unknown_profile_flag_is_a_usage_error_listing_the_defined_ones() {
         "{stderr}"
     );
 }
+
+#[test]
+fn overlong_durations_are_usage_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", support::free_port());
+    let config = support::config::write(
+        dir.path(),
+        &url,
+        "host=127.0.0.1",
+        support::config::TEST_METRICS,
+        "    pg_up: \">= 1\"",
+    );
+    for flag in ["--observe", "--settle"] {
+        let out = tuner(&config, &["tune", "--dry-run", flag, "100y"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag}: invalid duration \"100y\""))
+                && stderr.contains("maximum of 30d"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}tune:\n  observe: 100y\n")).unwrap();
+    let out = tuner(&config, &["tune", "--dry-run"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tune.observe: 36525d is longer than the maximum of 30d"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `tuner ... | head -1`: the reader is gone before tuner writes. The work
+/// is done, so the run exits 0 and says nothing on stderr (no panic, no
+/// "broken pipe" error).
+#[test]
+fn a_closed_stdout_exits_0_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", support::free_port());
+    let config = support::config::write(
+        dir.path(),
+        &url,
+        "host=127.0.0.1",
+        support::config::TEST_METRICS,
+        "    pg_up: \">= 1\"",
+    );
+    // `rollback --dry-run` with an empty journal prints without any server.
+    for format in ["table", "json"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(support::tuner_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(["--output", format, "rollback", "--dry-run"])
+            .env_remove("TUNER_PG_DSN")
+            .env("DOCKER_HOST", "unix:///tmp/tuner-no-such-docker.sock")
+            .stdout(writer)
+            .output()
+            .expect("run tuner");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        assert_eq!(stderr, "", "{format}");
+    }
+}

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::exit;
 use crate::journal::{backup_with_timestamp, write_atomic};
 use crate::metrics::{Baseline, BaselineMetric, Metrics, MetricsError};
+use crate::output;
 
 pub async fn run(cli: &Cli, args: &BaselineArgs) -> anyhow::Result<u8> {
     let config = context::load_config(cli)?;
@@ -31,8 +32,8 @@ pub async fn run(cli: &Cli, args: &BaselineArgs) -> anyhow::Result<u8> {
             baseline.metrics.len()
         );
         match cli.output {
-            OutputFormat::Json => crate::output::print_json(&baseline)?,
-            OutputFormat::Table => print!("{yaml}"),
+            OutputFormat::Json => output::print_json(&baseline)?,
+            OutputFormat::Table => output::emit_raw(&yaml)?,
         }
         return Ok(exit::OK);
     }
@@ -42,13 +43,13 @@ pub async fn run(cli: &Cli, args: &BaselineArgs) -> anyhow::Result<u8> {
     write_atomic(&path, yaml.as_bytes())
         .with_context(|| format!("cannot write baseline {}", path.display()))?;
     match cli.output {
-        OutputFormat::Json => crate::output::print_json(&serde_json::json!({
+        OutputFormat::Json => output::print_json(&serde_json::json!({
             "written": path,
             "backup": backup,
             "baseline": baseline,
         }))?,
         OutputFormat::Table => {
-            let mut t = crate::output::table(&["metric", "mean", "peak", "samples", "window"]);
+            let mut t = output::table(&["metric", "mean", "peak", "samples", "window"]);
             for (name, m) in &baseline.metrics {
                 let fmt = |v: Option<f64>| {
                     v.map(|v| m.unit.format(v))
@@ -62,11 +63,11 @@ pub async fn run(cli: &Cli, args: &BaselineArgs) -> anyhow::Result<u8> {
                     m.window.clone(),
                 ]);
             }
-            println!("{t}");
-            println!("baseline written to {}", path.display());
+            let mut text = format!("{t}\nbaseline written to {}", path.display());
             if let Some(b) = backup {
-                println!("previous baseline kept as {}", b.display());
+                text.push_str(&format!("\nprevious baseline kept as {}", b.display()));
             }
+            output::emit(&text)?;
         }
     }
     for (name, m) in &baseline.metrics {

@@ -19,6 +19,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Tune(args) => {
             let config = context::load_config(&cli)?;
+            // Bad flags are reported before any server is contacted.
+            tune::windows(&config, args)?;
             let prometheus = context::prometheus(&config)?;
             let router = levers::real(&config).await?;
             tune::run(
@@ -55,8 +57,12 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// Prints an error once: the headline, then each cause indented.
+/// Prints an error once: the headline, then each cause indented. A closed
+/// stdout is not reported: its reader chose to stop reading.
 pub fn print_error(error: &anyhow::Error) {
+    if crate::output::is_closed_stdout(error) {
+        return;
+    }
     eprintln!("error: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");

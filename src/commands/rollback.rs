@@ -48,8 +48,8 @@ pub async fn run(
     .await
     .map_err(to_anyhow)?;
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table => print!("{}", render::rollback_human(&report)),
+        OutputFormat::Json => crate::output::print_json(&report)?,
+        OutputFormat::Table => crate::output::emit_raw(&render::rollback_human(&report))?,
     }
     Ok(crate::exit::OK)
 }

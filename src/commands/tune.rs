@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cli::{OutputFormat, TuneArgs};
-use crate::config::units::{format_duration, parse_duration};
+use crate::config::units::{format_duration, parse_duration_within, Limit};
 use crate::config::Config;
 use crate::exit::UsageError;
 use crate::journal::{Journal, Locks, Target};
@@ -95,7 +95,8 @@ pub fn ctrl_c() -> Shutdown {
 pub fn windows(config: &Config, args: &TuneArgs) -> Result<Windows, UsageError> {
     let base = config.tune.clone().unwrap_or_default();
     let parse = |flag: &str, v: &Option<String>, default: Duration| match v {
-        Some(s) => parse_duration(s).map_err(|e| UsageError(format!("--{flag}: {e}"))),
+        Some(s) => parse_duration_within(s, Limit::Window)
+            .map_err(|e| UsageError(format!("--{flag}: {e}"))),
         None => Ok(default),
     };
     let observe = parse("observe", &args.observe, base.observe)?;
@@ -103,12 +104,13 @@ pub fn windows(config: &Config, args: &TuneArgs) -> Result<Windows, UsageError> 
     // The judge needs more than 8 samples per window; fewer would roll back
     // every change as no_data, so refuse up front.
     let min = Rule::default().min_samples as u32;
-    if base.sample_interval.is_zero() || observe < base.sample_interval * min {
+    let shortest = base.sample_interval.saturating_mul(min);
+    if base.sample_interval.is_zero() || observe < shortest {
         return Err(UsageError(format!(
             "--observe {} holds fewer than {min} samples at tune.sample_interval {}; observe for at least {}",
             format_duration(observe),
             format_duration(base.sample_interval),
-            format_duration(base.sample_interval * min)
+            format_duration(shortest)
         )));
     }
     if args.max_cycles == 0 {
@@ -178,8 +180,8 @@ pub async fn run(
         .await
         .map_err(to_anyhow)?;
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        OutputFormat::Table => print!("{}", render::run_human(config, &report)),
+        OutputFormat::Json => crate::output::print_json(&report)?,
+        OutputFormat::Table => crate::output::emit_raw(&render::run_human(config, &report))?,
     }
     Ok(crate::exit::for_tune(&report))
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de_duration;
+use super::units::Limit;
 
 /// HAProxy's health-check parameters for the green server, passed on
 /// `add server`. Defaults: `inter 500ms fastinter 100ms downinter 500ms
@@ -113,9 +114,27 @@ impl HaproxyConfig {
         }
     }
 
+    /// Every duration of the section with its key and its limit.
+    pub fn durations(&self) -> [(&'static str, Duration, Limit); 7] {
+        [
+            ("check.inter", self.check.inter, Limit::Interval),
+            ("check.fastinter", self.check.fastinter, Limit::Interval),
+            ("check.downinter", self.check.downinter, Limit::Interval),
+            ("poll_interval", self.poll_interval, Limit::Interval),
+            ("drain_grace", self.drain_grace, Limit::Timeout),
+            ("command_timeout", self.command_timeout, Limit::Timeout),
+            ("retire_timeout", self.retire_timeout, Limit::Timeout),
+        ]
+    }
+
     /// Every problem with the config, each naming its key and the fix.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
+        for (key, d, limit) in self.durations() {
+            if let Err(e) = limit.check(key, d) {
+                problems.push(e);
+            }
+        }
         if let Err(e) = check_name("backend", &self.backend) {
             problems.push(e);
         }
@@ -166,5 +185,44 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
         Err(format!(
             "{what} {name:?} is not a valid HAProxy name; use letters, digits, `-`, `_`, `.`, `:`"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml;
+
+    #[test]
+    fn check_params_are_explicit() {
+        assert_eq!(
+            CheckParams::default().to_args(),
+            "check inter 500ms fastinter 100ms downinter 500ms rise 1 fall 2"
+        );
+    }
+
+    #[test]
+    fn config_reads_units_and_defaults() {
+        let yaml = "socket: /run/haproxy/admin.sock\nbackend: web\ncheck:\n  inter: 1s\n  rise: 2\nweight: 10\ndrain_grace: 150ms\n";
+        let c: HaproxyConfig = yaml::from_str(yaml).unwrap();
+        assert_eq!(c.socket, PathBuf::from("/run/haproxy/admin.sock"));
+        assert_eq!(c.check.inter, Duration::from_secs(1));
+        assert_eq!(c.check.rise, 2);
+        assert_eq!(c.check.fall, 2);
+        assert_eq!(c.check.fastinter, Duration::from_millis(100));
+        assert_eq!(c.weight, 10);
+        assert_eq!(c.drain_grace, Duration::from_millis(150));
+        assert_eq!(c.command_timeout, Duration::from_secs(2));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn config_refuses_unknown_keys_and_bare_numbers() {
+        let err =
+            yaml::from_str::<HaproxyConfig>("socket: /s\nbackend: b\nweigth: 3\n").unwrap_err();
+        assert!(err.to_string().contains("weigth"), "{err}");
+        let err = yaml::from_str::<HaproxyConfig>("socket: /s\nbackend: b\ncheck:\n  inter: 500\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("unit"), "{err}");
     }
 }

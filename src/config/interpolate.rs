@@ -6,45 +6,40 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Reads `KEY=VALUE` lines; `#` comments and blank lines are skipped, and
-/// matching outer quotes are removed.
-pub fn read_env_file(path: &Path) -> std::io::Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(parse_env(&text))
+use super::envfile;
+
+/// The variables of the env file at `path`; a missing file defines none
+/// (the environment may set them all).
+fn env_file_vars(path: &Path) -> Result<HashMap<String, String>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(format!("cannot read the env file {}: {e}", path.display())),
+    };
+    envfile::vars(&text).map_err(|e| match e {
+        envfile::EnvFileError::Syntax { line, problem } => {
+            format!("{}:{line}: {problem}", path.display())
+        }
+        other => format!("{}: {other}", path.display()),
+    })
 }
 
-pub fn parse_env(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let (key, value) = line.split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(value);
-            Some((
-                key.trim().trim_start_matches("export ").trim().to_string(),
-                value.to_string(),
-            ))
-        })
-        .collect()
-}
-
-/// Replaces every `${NAME}` / `${NAME:-default}`. Unset names without a
-/// default are errors (`line:col: ...`), so a missing `.env` is never a
-/// silently empty password or port. `$$` is a literal `$`.
-pub fn interpolate(text: &str, env_file: Option<&Path>) -> Result<String, Vec<String>> {
+/// Replaces every `${NAME}` / `${NAME:-default}` in `text`, read from
+/// `path`. Unset names without a default are errors (`path:line:col: ...`),
+/// so a missing `.env` is never a silently empty password or port; so is an
+/// env file compose would refuse. `$$` is a literal `$`.
+pub fn interpolate(
+    path: &Path,
+    text: &str,
+    env_file: Option<&Path>,
+) -> Result<String, Vec<String>> {
     if !text.contains('$') {
         return Ok(text.to_string());
     }
-    let file_vars = env_file
-        .and_then(|p| read_env_file(p).ok())
-        .unwrap_or_default();
+    let file_vars = match env_file.map(env_file_vars).transpose() {
+        Ok(vars) => vars.unwrap_or_default(),
+        Err(problem) => return Err(vec![problem]),
+    };
     let lookup = |name: &str| {
         std::env::var(name)
             .ok()
@@ -75,7 +70,8 @@ pub fn interpolate(text: &str, env_file: Option<&Path>) -> Result<String, Vec<St
             };
             let Some(end) = body.find('}') else {
                 problems.push(format!(
-                    "{}:{col}: unclosed ${{ in {:?}",
+                    "{}:{}:{col}: unclosed ${{ in {:?}",
+                    path.display(),
                     n + 1,
                     line.trim_end()
                 ));
@@ -102,7 +98,11 @@ pub fn interpolate(text: &str, env_file: Option<&Path>) -> Result<String, Vec<St
                             )
                         })
                         .unwrap_or_else(|| "set it in the environment".to_string());
-                    problems.push(format!("{}:{col}: ${{{name}}} is not set; {hint}", n + 1));
+                    problems.push(format!(
+                        "{}:{}:{col}: ${{{name}}} is not set; {hint}",
+                        path.display(),
+                        n + 1
+                    ));
                 }
             }
             col += expr.chars().count() + 3;
@@ -146,16 +146,48 @@ mod tests {
         let env = dir.path().join(".env");
         std::fs::write(&env, "# c\nTUNER_T_PORT=27432\nTUNER_T_PW=\"s3cret\"\n").unwrap();
         let text = "# ${NOT_A_VAR}\nurl: http://127.0.0.1:${TUNER_T_PORT}/x # ${X}\npw: ${TUNER_T_PW}\nd: ${TUNER_T_NONE:-5s}\nlit: $$5\nq: \"a#${TUNER_T_PORT}\"\n";
-        let out = interpolate(text, Some(&env)).unwrap();
+        let out = interpolate(Path::new("t.yaml"), text, Some(&env)).unwrap();
         assert_eq!(out, "# ${NOT_A_VAR}\nurl: http://127.0.0.1:27432/x # ${X}\npw: s3cret\nd: 5s\nlit: $5\nq: \"a#27432\"\n");
     }
 
     #[test]
-    fn unset_variable_is_located() {
-        let err = interpolate("a: 1\nb: x${TUNER_T_MISSING}\n", None).unwrap_err();
+    fn env_file_is_read_as_compose_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        std::fs::write(
+            &env,
+            "export TUNER_T2_A=1 # port\r\nTUNER_T2_B='x y' # pw\r\nTUNER_T2_A=2\r\n",
+        )
+        .unwrap();
+        let out = interpolate(
+            Path::new("t.yaml"),
+            "a: ${TUNER_T2_A}\nb: ${TUNER_T2_B}\n",
+            Some(&env),
+        );
+        assert_eq!(out.unwrap(), "a: 2\nb: x y\n");
+    }
+
+    #[test]
+    fn a_broken_env_file_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        std::fs::write(&env, "A=1\nPW=\"s3cret\n").unwrap();
+        let err = interpolate(Path::new("t.yaml"), "a: ${A}\n", Some(&env)).unwrap_err();
         assert_eq!(err.len(), 1);
         assert!(
-            err[0].starts_with("2:5: ${TUNER_T_MISSING} is not set"),
+            err[0].starts_with(&format!("{}:2: ", env.display())),
+            "{err:?}"
+        );
+        assert!(!err[0].contains("s3cret"), "{err:?}");
+    }
+
+    #[test]
+    fn unset_variable_is_located() {
+        let err =
+            interpolate(Path::new("t.yaml"), "a: 1\nb: x${TUNER_T_MISSING}\n", None).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(
+            err[0].starts_with("t.yaml:2:5: ${TUNER_T_MISSING} is not set"),
             "{err:?}"
         );
     }

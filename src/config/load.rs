@@ -2,7 +2,9 @@
 //! problem, each reported as `file:line:col: key: problem`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use super::units::Limit;
 use super::Config;
 
 pub const DEFAULT_PATH: &str = "config/tuner.yaml";
@@ -21,28 +23,9 @@ pub enum ConfigError {
     Invalid { problems: Vec<String> },
 }
 
-/// Parses YAML into `T`, with `file:line:col` on failure. The one place YAML
-/// is parsed, so swapping the YAML crate is a one-line change.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
-    serde_yaml::from_str(text).map_err(|e| match e.location() {
-        Some(loc) => format!(
-            "{}:{}:{}: {}",
-            path.display(),
-            loc.line(),
-            loc.column(),
-            strip_location(&e.to_string())
-        ),
-        None => format!("{}: {}", path.display(), e),
-    })
-}
-
-/// serde_yaml appends " at line L column C" itself; we put the position first.
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
-}
+/// Kept under its old name for the modules that read their YAML files
+/// through it (levers, baseline).
+pub use super::yaml::parse as parse_yaml;
 
 /// Loads the config from `path` (or the default), applies environment
 /// overrides (`TUNER_PG_DSN`, `DOCKER_HOST`), resolves relative paths against
@@ -59,14 +42,8 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         Err(source) => return Err(ConfigError::Read { path, source }),
     };
     let env_file = env_file_of(&path, &text);
-    let text = super::interpolate::interpolate(&text, env_file.as_deref()).map_err(|problems| {
-        ConfigError::Invalid {
-            problems: problems
-                .into_iter()
-                .map(|p| format!("{}:{p}", path.display()))
-                .collect(),
-        }
-    })?;
+    let text = super::interpolate::interpolate(&path, &text, env_file.as_deref())
+        .map_err(|problems| ConfigError::Invalid { problems })?;
     let mut config = from_str(&path, &text)?;
     if let Ok(dsn) = std::env::var("TUNER_PG_DSN") {
         if !dsn.trim().is_empty() {
@@ -92,7 +69,7 @@ fn env_file_of(path: &Path, text: &str) -> Option<PathBuf> {
     struct ComposeProbe {
         env_file: Option<PathBuf>,
     }
-    let probe: Probe = serde_yaml::from_str(text).ok()?;
+    let probe: Probe = super::yaml::from_str(text).ok()?;
     let file = probe.compose?.env_file?;
     let base = path
         .parent()
@@ -154,6 +131,11 @@ fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
             known.join(", ")
         ));
     }
+    for (key, d, limit) in durations(config) {
+        if let Err(e) = limit.check(&key, d) {
+            problems.push(format!("{}: {e}", at(&key.split('.').collect::<Vec<_>>())));
+        }
+    }
     let metric_names: Vec<String> = config.metrics.keys().cloned().collect();
     for (profile, objectives) in config.profiles.iter_mut() {
         for (metric, objective) in objectives.iter_mut() {
@@ -174,6 +156,44 @@ fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Every duration of the config with its dotted key and its limit.
+fn durations(config: &Config) -> Vec<(String, Duration, Limit)> {
+    let mut out = vec![
+        (
+            "prometheus.timeout".to_string(),
+            config.prometheus.timeout,
+            Limit::Timeout,
+        ),
+        (
+            "postgres.connect_timeout".to_string(),
+            config.postgres.connect_timeout,
+            Limit::Timeout,
+        ),
+    ];
+    for (name, metric) in &config.metrics {
+        out.push((
+            format!("metrics.{name}.window"),
+            metric.window,
+            Limit::Window,
+        ));
+    }
+    if let Some(tune) = &config.tune {
+        for (key, d, limit) in tune.durations() {
+            out.push((format!("tune.{key}"), d, limit));
+        }
+    }
+    let haproxy = config
+        .deploy
+        .as_ref()
+        .and_then(|d| d.router.haproxy.as_ref());
+    if let Some(haproxy) = haproxy {
+        for (key, d, limit) in haproxy.durations() {
+            out.push((format!("deploy.router.haproxy.{key}"), d, limit));
+        }
+    }
+    out
 }
 
 fn resolve_paths(config: &mut Config) {
@@ -354,6 +374,26 @@ profiles:
         assert!(err.contains("config/tuner.yaml:17:"), "{err}");
         assert!(err.contains("metrics.io_wait"), "{err}");
         assert!(err.contains("a unit is required"), "{err}");
+    }
+
+    #[test]
+    fn overlong_durations_name_the_key_and_the_maximum() {
+        let text = format!(
+            "{GOOD}tune:\n  observe: 100y\n  sample_interval: 2h\ndeploy:\n  router:\n    kind: haproxy\n    haproxy:\n      socket: /s\n      backend: web\n      retire_timeout: 1000000000y\n"
+        )
+        .replace("window: 2m", "window: 31d");
+        let err = parse(&text).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+        let err = err.to_string();
+        for expected in [
+            "config/tuner.yaml:19:5: metrics.io_wait.window: 31d is longer than the maximum of 30d for a window",
+            "config/tuner.yaml:27:3: tune.observe: 36525d is longer than the maximum of 30d for a window",
+            "config/tuner.yaml:28:3: tune.sample_interval: 2h is longer than the maximum of 1h for an interval",
+            "config/tuner.yaml:35:7: deploy.router.haproxy.retire_timeout: ",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in\n{err}");
+        }
+        assert!(err.contains("maximum of 1d for a timeout"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de_duration;
+use super::units::Limit;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,6 +68,23 @@ pub struct RestarterConfig {
 
 fn default_restart_timeout() -> Duration {
     Duration::from_secs(180)
+}
+
+impl TuneConfig {
+    /// Every duration of the section with its key and its limit, for
+    /// `config::load` to check.
+    pub fn durations(&self) -> Vec<(&'static str, Duration, Limit)> {
+        let mut out = vec![
+            ("observe", self.observe, Limit::Window),
+            ("settle", self.settle, Limit::Window),
+            ("sample_interval", self.sample_interval, Limit::Interval),
+            ("command_timeout", self.command_timeout, Limit::Timeout),
+        ];
+        if let Some(r) = &self.restarter {
+            out.push(("restarter.timeout", r.timeout, Limit::Timeout));
+        }
+        out
+    }
 }
 
 impl Default for TuneConfig {

@@ -35,9 +35,98 @@ const BYTES_FORMS: &str = "`768M`, `1.5G`, `512m`, `64Mi`, `2GB`, or plain bytes
 const CPUS_FORMS: &str = "a number of cores such as `1.5`, `0.25` or `2`";
 const PERCENT_FORMS: &str = "`25%` or a plain number `25`";
 
-/// Parses `200ms`, `15m`, `1h30m` (humantime syntax). A bare number is refused
-/// because `15` could mean seconds or minutes, and guessing wrong is costly.
+const DAY: u64 = 86_400;
+
+/// The longest duration any value may have: the largest of the limits
+/// below. Longer values are mistakes (`100y`, `15d` for `15m`) and would
+/// overflow the date arithmetic they meet (`now - window`).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * DAY);
+
+/// How long a duration may be, by what it measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// How far back to read or how long to watch: metric windows,
+    /// `observe`, `settle`. At most 30 days, Prometheus' usual retention.
+    Window,
+    /// How long to wait for a server, a command, a restart or a drain. At
+    /// most a day: anything longer is a hung run, not patience.
+    Timeout,
+    /// The time between two samples, polls or health checks. At most an
+    /// hour, or a window holds too few of them to judge.
+    Interval,
+}
+
+impl Limit {
+    pub fn max(self) -> Duration {
+        match self {
+            Limit::Window => MAX_DURATION,
+            Limit::Timeout => Duration::from_secs(DAY),
+            Limit::Interval => Duration::from_secs(3_600),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Limit::Window => "a window",
+            Limit::Timeout => "a timeout",
+            Limit::Interval => "an interval",
+        }
+    }
+
+    /// `Err("<key>: ... longer than the maximum ...")` when `d` is over the limit.
+    pub fn check(self, key: &str, d: Duration) -> Result<(), String> {
+        if d <= self.max() {
+            return Ok(());
+        }
+        Err(format!(
+            "{key}: {} is longer than the maximum of {} for {}; use a shorter duration (`s`, `m`, `h`, `d`)",
+            format_duration(d),
+            format_duration(self.max()),
+            self.what()
+        ))
+    }
+}
+
+/// Parses `200ms`, `15m`, `1h30m` (humantime syntax), at most
+/// [`MAX_DURATION`]. A bare number is refused because `15` could mean
+/// seconds or minutes, and guessing wrong is costly.
 pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
+    let d = parse_duration_unbounded(input)?;
+    if d > MAX_DURATION {
+        return Err(unit_error(
+            "duration",
+            input,
+            format!(
+                "longer than the maximum of {}",
+                format_duration(MAX_DURATION)
+            ),
+            DURATION_FORMS,
+        ));
+    }
+    Ok(d)
+}
+
+/// [`parse_duration`] with the tighter maximum of `limit`, for flags.
+pub fn parse_duration_within(input: &str, limit: Limit) -> Result<Duration, UnitError> {
+    let d = parse_duration(input)?;
+    if d > limit.max() {
+        return Err(unit_error(
+            "duration",
+            input,
+            format!(
+                "longer than the maximum of {} for {}",
+                format_duration(limit.max()),
+                limit.what()
+            ),
+            DURATION_FORMS,
+        ));
+    }
+    Ok(d)
+}
+
+/// Humantime syntax with no maximum, for config values: `config::load`
+/// then checks each against its [`Limit`], naming the key.
+pub(crate) fn parse_duration_unbounded(input: &str) -> Result<Duration, UnitError> {
     let s = input.trim();
     if s.is_empty() {
         return Err(unit_error("duration", input, "empty", DURATION_FORMS));
@@ -298,6 +387,34 @@ mod tests {
             assert_eq!(format_duration(d), s);
         }
         assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn durations_are_capped() {
+        assert_eq!(parse_duration("30d").unwrap(), MAX_DURATION);
+        for huge in ["31d", "100y", "1000000000y"] {
+            let err = parse_duration(huge).unwrap_err().to_string();
+            assert!(
+                err.contains("longer than the maximum of 30d"),
+                "{huge}: {err}"
+            );
+        }
+        assert!(parse_duration("99999999999999999999999y").is_err());
+        let err = parse_duration_within("2d", Limit::Timeout)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("maximum of 1d for a timeout"), "{err}");
+        assert_eq!(
+            parse_duration_within("1h", Limit::Interval).unwrap(),
+            Duration::from_secs(3_600)
+        );
+        let err = Limit::Window
+            .check("tune.observe", parse_duration_unbounded("100y").unwrap())
+            .unwrap_err();
+        assert!(
+            err.starts_with("tune.observe: 36525d is longer than the maximum of 30d for a window"),
+            "{err}"
+        );
     }
 
     #[test]

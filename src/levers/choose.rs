@@ -58,27 +58,7 @@ fn numeric(lever: &Lever, value: &str) -> Option<f64> {
             resource: Resource::Cpus,
             ..
         } => parse_cpus(v).ok(),
-        _ => {
-            let split = v
-                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-                .unwrap_or(v.len());
-            let number: f64 = v[..split].parse().ok()?;
-            let factor = match v[split..].trim() {
-                "" | "B" => 1.0,
-                "kB" => 1024.0,
-                "MB" => 1024.0 * 1024.0,
-                "GB" => 1024.0 * 1024.0 * 1024.0,
-                "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-                "us" => 0.001,
-                "ms" => 1.0,
-                "s" => 1000.0,
-                "min" => 60_000.0,
-                "h" => 3_600_000.0,
-                "d" => 86_400_000.0,
-                _ => return None,
-            };
-            Some(number * factor)
-        }
+        _ => crate::postgres::units::magnitude(v),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Rendering results for humans (tables) and machines (`--output json`).
-//! Results go to stdout; logs and progress to stderr.
+//! Results go to stdout, through [`emit`] alone; logs and progress to
+//! stderr.
 
 pub mod deploy;
 pub mod progress;
@@ -24,8 +25,98 @@ pub fn table(headers: &[&str]) -> Table {
     t
 }
 
+/// Why a result did not reach stdout.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The reader went away (`tuner status | head -1`). Not a failure: the
+    /// edge exits 0 and says nothing, as ripgrep does.
+    #[error("stdout was closed by its reader")]
+    Closed,
+    #[error("cannot write the result to stdout: {0}")]
+    Write(#[source] std::io::Error),
+    #[error("cannot render the result as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Writes `text` and a newline to stdout: the one writer of results.
+pub fn emit(text: &str) -> Result<(), OutputError> {
+    write_to(&mut std::io::stdout().lock(), text, true)
+}
+
+/// Writes `text` to stdout as it is, for rendered text that ends with its
+/// own newline.
+pub fn emit_raw(text: &str) -> Result<(), OutputError> {
+    write_to(&mut std::io::stdout().lock(), text, false)
+}
+
 /// Prints any serializable value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), OutputError> {
+    emit(&serde_json::to_string_pretty(value)?)
+}
+
+/// Whether `error` only says that stdout was closed: the run did its work,
+/// so the exit code is 0 and nothing is printed.
+pub fn is_closed_stdout(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(OutputError::Closed)))
+}
+
+fn write_to(out: &mut impl std::io::Write, text: &str, newline: bool) -> Result<(), OutputError> {
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(OutputError::Closed),
+        Err(e) => Err(OutputError::Write(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{ErrorKind, Write};
+
+    /// A stdout whose reader is gone, or that fails otherwise.
+    struct Failing(ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_text_with_or_without_a_newline() {
+        let mut out = Vec::new();
+        write_to(&mut out, "a", true).unwrap();
+        write_to(&mut out, "b\n", false).unwrap();
+        assert_eq!(out, b"a\nb\n");
+    }
+
+    #[test]
+    fn a_closed_stdout_is_told_apart_from_other_failures() {
+        let closed = write_to(&mut Failing(ErrorKind::BrokenPipe), "x", true).unwrap_err();
+        assert!(matches!(closed, OutputError::Closed));
+        let err = anyhow::Error::new(closed).context("printing the report");
+        assert!(is_closed_stdout(&err));
+        assert_eq!(crate::exit::code_for(&err), crate::exit::OK);
+
+        let full = write_to(&mut Failing(ErrorKind::StorageFull), "x", true).unwrap_err();
+        assert!(matches!(full, OutputError::Write(_)));
+        let err = anyhow::Error::new(full);
+        assert!(!is_closed_stdout(&err));
+        assert_eq!(crate::exit::code_for(&err), crate::exit::FAILURE);
+    }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::catalog::{self, Context, SettingInfo};
@@ -60,21 +59,6 @@ impl std::fmt::Debug for PgDatabase {
     }
 }
 
-/// `user@host:port/db`, without the password, for messages.
-fn describe_target(c: &Config) -> String {
-    let host = match c.get_hosts().first() {
-        Some(Host::Tcp(h)) => h.clone(),
-        Some(Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = c.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "{}@{host}:{port}/{}",
-        c.get_user().unwrap_or("?"),
-        c.get_dbname().unwrap_or("?")
-    )
-}
-
 pub(super) fn query_error(
     doing: impl Into<String>,
 ) -> impl FnOnce(tokio_postgres::Error) -> PostgresError {
@@ -98,7 +82,7 @@ impl PgDatabase {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
-        let target = describe_target(&config);
+        let target = crate::config::dsn::describe(&config);
         Ok(PgDatabase {
             config,
             target,
@@ -499,13 +483,5 @@ mod tests {
         assert!(!mentions(msg, "buffers"));
         assert!(!mentions(msg, "wal_buffers_x"));
         assert!(mentions("« wal_buffers »", "wal_buffers"));
-    }
-
-    #[test]
-    fn target_description_hides_the_password() {
-        let c: Config = "postgresql://app:hunter2@db.example:6543/orders"
-            .parse()
-            .unwrap();
-        assert_eq!(describe_target(&c), "app@db.example:6543/orders");
     }
 }

@@ -20,7 +20,7 @@ mod restart;
 mod safety;
 mod sql;
 mod tar;
-mod units;
+pub mod units;
 mod value;
 
 use async_trait::async_trait;

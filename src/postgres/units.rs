@@ -5,6 +5,11 @@
 //! integers are rounded to the nearest base unit) so that a value we accept
 //! is a value `ALTER SYSTEM` accepts, and range checks happen on the same
 //! number the server compares against `min_val`/`max_val`.
+//!
+//! The one table of PostgreSQL units: validation, lever choice (`4096MB` is
+//! `4GB`) and the tune cycle (`checkpoint_timeout`) all read values here.
+
+use std::time::Duration;
 
 /// Memory or time: the two families PostgreSQL units come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +184,31 @@ pub fn to_base_units(value: &str, base: Option<&BaseUnit>) -> Result<f64, UnitPr
     Ok(n * size / base.size)
 }
 
+/// A value in the smallest unit of its family, bytes or milliseconds, for
+/// comparing values of a parameter whose base unit is not at hand: `4096MB`
+/// and `4GB` are equal, `15min` is beyond `600s`. A bare number is returned
+/// as it is; an unknown unit is `None`.
+pub fn magnitude(value: &str) -> Option<f64> {
+    let (number, unit) = split_number(value);
+    let n: f64 = number.parse().ok().filter(|n: &f64| n.is_finite())?;
+    if unit.is_empty() {
+        return Some(n);
+    }
+    unit_size(unit).map(|(_, size)| n * size)
+}
+
+/// A time value as the server reads it (`5min`, `300s`), a bare number
+/// being in `bare_unit` (`s` for `checkpoint_timeout`). `None` for anything
+/// that is not a non-negative time PostgreSQL would accept.
+pub fn to_duration(value: &str, bare_unit: &str) -> Option<Duration> {
+    let base = BaseUnit::parse(bare_unit).filter(|b| b.kind == UnitKind::Time)?;
+    let ms = to_base_units(value, Some(&base)).ok()? * base.size;
+    if ms < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(ms / 1000.0).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +284,32 @@ mod tests {
         assert_eq!(split_number("1e3"), ("1e3", ""));
         assert_eq!(split_number("-1"), ("-1", ""));
         assert_eq!(split_number("1.5 GB"), ("1.5", "GB"));
+    }
+
+    #[test]
+    fn magnitudes_compare_across_units_of_one_family() {
+        assert_eq!(magnitude("4096MB"), magnitude("4GB"));
+        assert_eq!(magnitude("900s"), magnitude("15min"));
+        assert_eq!(magnitude("500us"), Some(0.5));
+        assert_eq!(magnitude("1 kB"), Some(1024.0));
+        assert_eq!(magnitude("-1"), Some(-1.0));
+        assert_eq!(magnitude("lz4"), None);
+        assert_eq!(magnitude("5 parsecs"), None);
+        assert_eq!(magnitude("5mb"), None, "units are case-sensitive");
+    }
+
+    #[test]
+    fn time_values_become_durations() {
+        assert_eq!(to_duration("5min", "s"), Some(Duration::from_secs(300)));
+        assert_eq!(to_duration("300", "s"), Some(Duration::from_secs(300)));
+        assert_eq!(to_duration("1h", "s"), Some(Duration::from_secs(3600)));
+        assert_eq!(to_duration("1d", "s"), Some(Duration::from_secs(86_400)));
+        assert_eq!(to_duration("250ms", "s"), Some(Duration::from_millis(250)));
+        assert_eq!(to_duration("250", "ms"), Some(Duration::from_millis(250)));
+        assert_eq!(to_duration("-1", "s"), None);
+        assert_eq!(to_duration("16MB", "s"), None);
+        assert_eq!(to_duration("5min", "MB"), None);
+        assert_eq!(to_duration("1e300d", "s"), None, "beyond Duration");
     }
 
     #[test]

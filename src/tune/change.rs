@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::cycle::{parse_pg_duration, Choice, Tuner};
+use super::cycle::{Choice, Tuner};
 use super::ledger::Action;
 use super::observe::{observe, Observation};
 use super::restore::{hold, restore};
@@ -18,6 +18,7 @@ use super::TuneError;
 use crate::journal::{backup, tuning_log, Shutdown, TargetLock};
 use crate::judge::reference::Reference;
 use crate::levers::catalog::Lever;
+use crate::postgres::units::to_duration;
 
 /// A change in flight: what was chosen, its id, and the window it is judged
 /// against.
@@ -145,7 +146,7 @@ impl Tuner<'_> {
         }
         let probe = Lever::postgres_probe("checkpoint_timeout");
         match self.cx.backend.current(&probe).await {
-            Ok(v) => v.as_deref().and_then(parse_pg_duration),
+            Ok(v) => v.as_deref().and_then(|v| to_duration(v, "s")),
             Err(_) => None,
         }
     }

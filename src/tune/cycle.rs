@@ -422,22 +422,3 @@ impl<'a> Tuner<'a> {
             .await
     }
 }
-
-/// Parses a PostgreSQL duration as `SHOW` prints it (`5min`, `300s`, `1h`)
-/// or as `pg_settings.setting` holds it (a bare number of seconds).
-pub fn parse_pg_duration(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let n: f64 = v[..split].parse().ok()?;
-    let secs = match v[split..].trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "min" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
-}

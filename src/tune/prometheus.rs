@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::ports::{ObserveError, Observer};
 
+use crate::config::units::{format_duration, MAX_DURATION};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::metrics::Sample;
@@ -57,12 +58,30 @@ impl Observer for MetricsObserver<'_> {
     /// Range queries over `[now - window, now]`, put on a grid of `step`:
     /// a grid point Prometheus returned nothing for is no data.
     async fn history(&self, window: Duration, step: Duration) -> Result<Vec<Sample>, ObserveError> {
-        let step_ms = step.as_millis().max(1) as i64;
-        let n = (window.as_millis() as i64 / step_ms).max(1);
+        // Config and flags cap windows at 30 days; checked arithmetic keeps
+        // a window that slipped past them an error, not a panic.
+        let too_long = || {
+            ObserveError(format!(
+                "a history of {} in steps of {} is out of range",
+                format_duration(window),
+                format_duration(step)
+            ))
+        };
+        if window > MAX_DURATION {
+            return Err(too_long());
+        }
+        let step_ms = i64::try_from(step.as_millis().max(1)).map_err(|_| too_long())?;
+        let window_ms = i64::try_from(window.as_millis()).map_err(|_| too_long())?;
+        let n = (window_ms / step_ms).max(1);
         let end = Utc::now();
-        let start = end - chrono::Duration::milliseconds(step_ms * (n - 1));
+        let span = step_ms
+            .checked_mul(n - 1)
+            .and_then(chrono::Duration::try_milliseconds)
+            .ok_or_else(too_long)?;
+        let start = end.checked_sub_signed(span).ok_or_else(too_long)?;
         let mut grid: Vec<Sample> = (0..n)
             .map(|i| Sample {
+                // At most `end`: every offset is within `span`.
                 at: start + chrono::Duration::milliseconds(step_ms * i),
                 values: BTreeMap::new(),
             })
@@ -202,6 +221,21 @@ mod tests {
         let wal: Vec<Option<f64>> = h.iter().map(|s| s.get("wal")).collect();
         assert_eq!(wal, [Some(1.0), None, Some(3.0)]);
         assert!(h.iter().all(|s| s.values.contains_key("lat")));
+    }
+
+    #[tokio::test]
+    async fn an_overlong_history_is_an_error_not_a_panic() {
+        let m = FakeMetrics { down: false };
+        let obs = MetricsObserver::new(&m, &config());
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        for (window, step) in [
+            (century, Duration::from_secs(15)),
+            (Duration::MAX, Duration::from_secs(15)),
+            (Duration::from_secs(60), Duration::MAX),
+        ] {
+            let err = obs.history(window, step).await.unwrap_err();
+            assert!(err.0.contains("out of range"), "{err}");
+        }
     }
 
     #[tokio::test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::envfile;
 use super::run::{display, run, substitute};
+use crate::config::envfile;
 use crate::journal::write_atomic;
 use crate::levers::catalog::{Lever, Target};
 use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
@@ -58,6 +58,15 @@ impl EnvLevers {
         }
     }
 
+    /// A file compose would refuse (or an impossible edit) is the user's
+    /// to fix: the lever is passed over with the reason, not the run failed.
+    fn rejected(lever: &Lever, path: &Path, e: envfile::EnvFileError) -> BackendError {
+        BackendError::Rejected {
+            lever: lever.name.clone(),
+            reason: format!("env file {}: {e}", path.display()),
+        }
+    }
+
     fn recreate_argv(&self, service: &str) -> Vec<String> {
         substitute(&self.recreate, "{service}", service)
     }
@@ -67,7 +76,8 @@ impl EnvLevers {
 impl LeverBackend for EnvLevers {
     async fn current(&self, lever: &Lever) -> Result<Option<String>, BackendError> {
         let t = self.target(lever)?;
-        Ok(envfile::get(&Self::read(lever, &t.file)?, t.key))
+        envfile::get(&Self::read(lever, &t.file)?, t.key)
+            .map_err(|e| Self::rejected(lever, &t.file, e))
     }
 
     async fn plan(&self, lever: &Lever, mv: &Move) -> Result<Plan, BackendError> {
@@ -90,12 +100,8 @@ impl LeverBackend for EnvLevers {
             reason,
         };
         let text = Self::read(lever, &t.file)?;
-        let edited = envfile::set(&text, t.key, mv.to.as_deref()).map_err(|reason| {
-            BackendError::Rejected {
-                lever: lever.name.clone(),
-                reason,
-            }
-        })?;
+        let edited = envfile::set(&text, t.key, mv.to.as_deref())
+            .map_err(|e| Self::rejected(lever, &t.file, e))?;
         if edited != text {
             write_atomic(&t.file, edited.as_bytes()).map_err(|e| failed(e.to_string()))?;
         }
@@ -144,7 +150,8 @@ mod tests {
     async fn edits_the_env_file_and_recreates_the_service() {
         let dir = tempfile::tempdir().unwrap();
         let env = dir.path().join(".env");
-        std::fs::write(&env, "# demo\nBATCH_SIZE=100\n").unwrap();
+        let original = "# demo\r\nexport BATCH_SIZE=\"100\" # rows per tx\r\nOTHER=x\r\n";
+        std::fs::write(&env, original).unwrap();
         let marker = dir.path().join("recreated");
         let backend = EnvLevers {
             default_file: Some(env.clone()),
@@ -171,13 +178,14 @@ mod tests {
         backend.apply(&l, &mv).await.unwrap();
         assert_eq!(
             std::fs::read_to_string(&env).unwrap(),
-            "# demo\nBATCH_SIZE=500\n"
+            original.replace("\"100\"", "\"500\"")
         );
         assert!(dir.path().join("recreated-app").exists());
         backend.revert(&l, &mv).await.unwrap();
         assert_eq!(
             std::fs::read_to_string(&env).unwrap(),
-            "# demo\nBATCH_SIZE=100\n"
+            original,
+            "the rollback restores the file byte for byte"
         );
         assert_eq!(backend.files_touched(&l), [env]);
     }

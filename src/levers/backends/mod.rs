@@ -6,7 +6,6 @@
 pub mod command;
 pub mod container;
 pub mod env;
-pub mod envfile;
 pub mod postgres;
 pub mod router;
 pub mod run;
