@@ -23,6 +23,8 @@ pub mod rollback;
 pub(crate) mod fakes;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod unmeasured_tests;
 
 pub use cycle::{Context, Options, Tuner};
 pub use error::TuneError;
