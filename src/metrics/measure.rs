@@ -158,7 +158,11 @@ fn keep<T>(
             Err(MeasureError::Unreachable(e))
         }
         Err(e) => {
-            problems.push(e.to_string());
+            // A WAL metric's instant and range fail alike: say it once.
+            let problem = e.to_string();
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
             Ok(None)
         }
     }
@@ -227,6 +231,20 @@ tune: {observe: 1m, sample_interval: 15s}
         ranges: Mutex<Vec<String>>,
     }
 
+    impl Fake {
+        fn refuse(&self, metric: &str, query: &str) -> Result<(), MetricsError> {
+            if self.broken != Some(metric) {
+                return Ok(());
+            }
+            Err(MetricsError::Query {
+                metric: metric.into(),
+                query: query.into(),
+                error_type: "bad_data".into(),
+                message: "parse error".into(),
+            })
+        }
+    }
+
     #[async_trait::async_trait]
     impl Metrics for Fake {
         async fn instant(&self, metric: &str, query: &str) -> Result<Option<f64>, MetricsError> {
@@ -237,14 +255,7 @@ tune: {observe: 1m, sample_interval: 15s}
                     reason: "connection refused".into(),
                 });
             }
-            if self.broken == Some(metric) {
-                return Err(MetricsError::Query {
-                    metric: metric.into(),
-                    query: query.into(),
-                    error_type: "bad_data".into(),
-                    message: "parse error".into(),
-                });
-            }
+            self.refuse(metric, query)?;
             Ok(match metric {
                 "wal" => Some(20.0),
                 "lat" => Some(100.0),
@@ -254,12 +265,13 @@ tune: {observe: 1m, sample_interval: 15s}
         async fn range(
             &self,
             metric: &str,
-            _: &str,
+            query: &str,
             start: DateTime<Utc>,
             _: DateTime<Utc>,
             step: Duration,
         ) -> Result<Vec<Point>, MetricsError> {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            self.refuse(metric, query)?;
             self.ranges.lock().unwrap().push(metric.into());
             let step = chrono::Duration::from_std(step).unwrap();
             Ok((0..4)
@@ -352,7 +364,7 @@ tune: {observe: 1m, sample_interval: 15s}
     async fn bad_queries_are_the_configs_to_fix_and_prometheus_down_is_a_failure() {
         let config = config();
         let broken = Fake {
-            broken: Some("lat"),
+            broken: Some("wal"),
             ..Fake::default()
         };
         let err = measure(&broken, &config, None, WalWindow::from_config(&config))
@@ -361,9 +373,10 @@ tune: {observe: 1m, sample_interval: 15s}
         assert!(err.is_usage());
         let text = err.to_string();
         assert!(
-            text.contains("t.yaml") && text.contains("metric lat") && text.contains("bad_data"),
+            text.contains("t.yaml") && text.contains("metric wal") && text.contains("bad_data"),
             "{text}"
         );
+        assert_eq!(text.matches("metric wal").count(), 1, "said once: {text}");
         let down = Fake {
             down: true,
             ..Fake::default()

@@ -360,8 +360,12 @@ impl<'a> Tuner<'a> {
             return self.finish(Outcome::Unmeasured, cycles, Some(report), message);
         }
         if self.aligned_wal_window().is_some() {
-            message
-                .push_str(" (WAL metrics: mean of the last window, which started at a CHECKPOINT)");
+            // Right after "SLA met …", before any "; not measured: …".
+            let at = message.find(';').unwrap_or(message.len());
+            message.insert_str(
+                at,
+                " (WAL metrics: mean of the last window, which started at a CHECKPOINT)",
+            );
         }
         self.finish(Outcome::SlaMet, cycles, Some(report), message)
     }

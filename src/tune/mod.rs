@@ -25,6 +25,8 @@ mod windows;
 pub(crate) mod fakes;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod unmeasured_tests;
 
 pub use crate::journal::{Shutdown, Trigger};
 pub use cycle::{Context, Options, Tuner};
