@@ -16,10 +16,11 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
     let report = measure(&prometheus, &config, baseline.as_ref(), wal).await?;
     match cli.output {
         OutputFormat::Json => crate::output::print_json(&report)?,
-        OutputFormat::Table => print!(
-            "{}",
-            crate::output::sla::status(&report, baseline.as_ref(), &config.paths.baseline)
-        ),
+        OutputFormat::Table => crate::output::emit_raw(&crate::output::sla::status(
+            &report,
+            baseline.as_ref(),
+            &config.paths.baseline,
+        ))?,
     }
     Ok(exit::for_sla(report.verdict))
 }
