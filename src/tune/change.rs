@@ -28,6 +28,9 @@ pub(super) struct Change {
     pub kind: WindowKind,
     pub before: Reference,
     pub choice: Choice,
+    /// SLA metrics that had data before the change: one going silent after
+    /// it ends the observation as no data.
+    pub required: Vec<String>,
 }
 
 impl Tuner<'_> {
@@ -119,6 +122,7 @@ impl Tuner<'_> {
             self.cx.observer,
             &self.opts.windows,
             change.kind.opening(self.cx.backend),
+            &change.required,
             firing_before,
             shutdown,
             self.cx.progress,

@@ -120,7 +120,9 @@ async fn wait(
 
 /// Settles; then, for a window opened by a CHECKPOINT (`opening`), issues it
 /// if asked and waits out the metrics' lookback; then samples
-/// `windows.samples()` times. `on_sample` records each sample with the
+/// `windows.samples()` times. A sample in which a `required` metric has no
+/// value (an empty result, NaN, a series that disappeared) ends the window at
+/// once as no data: failing closed, never judging on what is left. `on_sample` records each sample with the
 /// transactions since the CHECKPOINT (tuning.log) before the next one is
 /// taken. A failed CHECKPOINT ends the window as no data: a window that
 /// cannot be aligned cannot be judged against one that was.
@@ -128,6 +130,7 @@ pub async fn observe(
     observer: &dyn Observer,
     windows: &Windows,
     opening: Opening<'_>,
+    required: &[String],
     firing_before: &BTreeSet<String>,
     shutdown: &mut Shutdown,
     progress: &dyn Events,
@@ -210,6 +213,14 @@ pub async fn observe(
         };
         on_sample(&sample, work.read().await)?;
         progress.advanced(done);
+        if let Some(gone) = required.iter().find(|m| sample.get(m).is_none()) {
+            progress.finished();
+            let why = format!(
+                "{gone} has no data at sample {done} of {total} (an empty result, NaN, or its series disappeared)"
+            );
+            samples.push(sample);
+            return stop(samples, Ended::NoData(why));
+        }
         samples.push(sample);
     }
     progress.finished();

@@ -222,6 +222,39 @@ async fn missing_goal_samples_roll_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_guard_that_goes_silent_mid_window_rolls_back_at_once_naming_it() {
+    let w = World::new(World::default_backend());
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = taken.clone();
+    let obs = w.observer(move |l| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut m = metrics(
+            if is(l, "max_wal_size", "4GB") {
+                60.0
+            } else {
+                150.0
+            },
+            100.0,
+        );
+        // The latency exporter stops a few samples into the after-window.
+        if is(l, "max_wal_size", "4GB") && n > 5 {
+            m.insert("p95_write_latency".into(), None);
+        }
+        m
+    });
+    let report = w.run(&obs, 1).await;
+    let c = &report.cycles[0];
+    assert_eq!(c.verdict, Some(Verdict::NoData), "{c:?}");
+    assert!(
+        c.reason.contains("p95_write_latency has no data at sample"),
+        "{}",
+        c.reason
+    );
+    assert!(c.samples_after < 10, "stopped at once: {}", c.samples_after);
+    assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn dry_run_plans_without_changing_anything() {
     // A backend that could CHECKPOINT: a dry run does not, either.
     let w = World::new(World::checkpointing_backend());

@@ -366,6 +366,7 @@ async fn watch(
         obs,
         windows,
         opening,
+        &[],
         &Default::default(),
         shutdown,
         &Silent,
