@@ -8,7 +8,8 @@
 //!
 //! Files: `catalog` (pg_settings), `units` and `value` (validation), `sql`
 //! (quoting), `safety` (durability), `plan` (what would happen), `client`
-//! (the real [`Database`]), `restart`/`docker`/`tar` (restarters).
+//! (the real [`Database`]), `restart_checks` (what a restart needs first),
+//! `restart`/`docker`/`tar` (restarters).
 
 mod apply;
 mod catalog;
@@ -17,6 +18,7 @@ mod docker;
 mod error;
 mod plan;
 mod restart;
+mod restart_checks;
 mod safety;
 mod sql;
 mod tar;

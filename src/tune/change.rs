@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::cycle::{Choice, Tuner};
 use super::ledger::Action;
-use super::observe::{observe, Observation};
+use super::observe::{observe, Observation, Tripwires};
 use super::restore::{hold, restore};
 use super::windows::{log_line, WindowKind};
 use super::TuneError;
@@ -122,8 +122,10 @@ impl Tuner<'_> {
             self.cx.observer,
             &self.opts.windows,
             change.kind.opening(self.cx.backend),
-            &change.required,
-            firing_before,
+            Tripwires {
+                firing_before,
+                required: &change.required,
+            },
             shutdown,
             self.cx.progress,
             |s, work| {

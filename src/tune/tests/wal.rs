@@ -366,8 +366,10 @@ async fn watch(
         obs,
         windows,
         opening,
-        &[],
-        &Default::default(),
+        crate::tune::observe::Tripwires {
+            firing_before: &Default::default(),
+            required: &[],
+        },
         shutdown,
         &Silent,
         |_, _| Ok(()),
