@@ -14,6 +14,12 @@ pub(super) struct Guards {
     pub harm: Option<String>,
     /// The first guard that went silent after the change (too few samples).
     pub silent: Option<String>,
+    /// The first guard with some samples before the change, but too few to
+    /// compare: the change cannot be shown harmless to it.
+    pub thin: Option<String>,
+    /// Guards with no sample at all before the change (an objective nobody
+    /// can measure here): named in the reason, never silently dropped.
+    pub unguarded: Vec<String>,
     /// Guards that got worse within their share of headroom, for the reason.
     pub tolerated: Vec<String>,
 }
@@ -24,12 +30,25 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
     let mut others = Vec::new();
     let mut harm: Option<String> = None;
     let mut silent: Option<String> = None;
+    let mut thin: Option<String> = None;
+    let mut unguarded: Vec<String> = Vec::new();
     let mut tolerated: Vec<String> = Vec::new();
     for spec in input.metrics.iter().filter(|m| m.name != input.goal) {
         let before = values(input.before, &spec.name);
         let after = values(input.after, &spec.name);
+        if before.is_empty() {
+            unguarded.push(spec.name.clone());
+            continue;
+        }
         if before.len() < rule.min_samples {
-            // No data before the change either: nothing to protect or compare.
+            thin.get_or_insert_with(|| {
+                format!(
+                    "{}: only {} samples before the change, {} needed to tell whether it got worse",
+                    spec.name,
+                    before.len(),
+                    rule.min_samples
+                )
+            });
             continue;
         }
         let Some(shift) = compare(&spec.name, &before, &after, direction_of(spec), rule) else {
@@ -80,6 +99,8 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
         others,
         harm,
         silent,
+        thin,
+        unguarded,
         tolerated,
     }
 }

@@ -18,7 +18,10 @@
 //! goal metric's samples after the change may be missing.
 //!
 //! Verdicts, first match wins: an alert that fired → `alert_fired`; missing
-//! data → `no_data` (fail closed); the goal moved the wrong way, or any other
+//! data → `no_data` (fail closed); a guard with some samples before the
+//! change but too few to compare → `inconclusive` (a guard with none at all,
+//! an objective nobody measures here, is named in the reason as not
+//! guarded); the goal moved the wrong way, or any other
 //! SLA metric (a *guard*) became violated or got materially worse →
 //! `regressed`; the goal moved the right way → `improved`; otherwise
 //! `no_effect`. Only `improved` keeps a change.
@@ -67,6 +70,8 @@ pub enum Verdict {
     Regressed,
     AlertFired,
     NoData,
+    /// Too little evidence about a guard to call the change harmless.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -80,6 +85,7 @@ impl Verdict {
             Verdict::Regressed => "regressed",
             Verdict::AlertFired => "alert_fired",
             Verdict::NoData => "no_data",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -359,14 +365,27 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
         others,
         harm,
         silent,
+        thin,
+        unguarded,
         tolerated,
     } = guard::guards(input);
 
     if let Some(why) = silent {
         return verdict(Verdict::NoData, why, Some(goal), others);
     }
+    if let Some(why) = thin {
+        return verdict(Verdict::Inconclusive, why, Some(goal), others);
+    }
+    let unguarded = if unguarded.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not guarded (no data before the change): {}",
+            unguarded.join(", ")
+        )
+    };
     if goal.movement == Movement::Worse {
-        let why = format!("{} got worse beyond its noise band", input.goal);
+        let why = format!("{} got worse beyond its noise band{unguarded}", input.goal);
         return verdict(Verdict::Regressed, why, Some(goal), others);
     }
     if let Some(why) = harm {
@@ -381,9 +400,10 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
                 tolerated.join("; ")
             ));
         }
+        why.push_str(&unguarded);
         return verdict(Verdict::Improved, why, Some(goal), others);
     }
-    let why = format!("{} within its noise band", input.goal);
+    let why = format!("{} within its noise band{unguarded}", input.goal);
     verdict(Verdict::NoEffect, why, Some(goal), others)
 }
 
