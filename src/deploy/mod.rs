@@ -17,10 +17,12 @@ pub mod prepare;
 pub mod progress;
 pub mod record;
 pub mod recover;
+pub mod report;
 pub mod request;
 pub mod router;
 pub mod routing;
 pub mod status;
+pub mod steps;
 pub mod swap;
 
 pub use phase::Phase;

@@ -8,7 +8,8 @@
 //!
 //! Files: `catalog` (pg_settings), `units` and `value` (validation), `sql`
 //! (quoting), `safety` (durability), `plan` (what would happen), `client`
-//! (the real [`Database`]), `restart`/`docker`/`tar` (restarters).
+//! (the real [`Database`]), `restart`/`docker` (restarters; the container
+//! one goes through `runtime::Runtime`).
 
 mod apply;
 mod catalog;
@@ -19,7 +20,6 @@ mod plan;
 mod restart;
 mod safety;
 mod sql;
-mod tar;
 mod units;
 mod value;
 
