@@ -1,7 +1,8 @@
 //! Executes a blue-green plan, phase by phase, each journaled before it
 //! starts. A failure before blue is removed removes green and leaves blue
-//! as it was; after that point the swap can only go forward, and an
-//! interrupted one is finished by `recover`.
+//! as it was; after that point (with a draining router blue is removed in
+//! `stop-blue` already) the swap can only go forward: the journal stays
+//! open and `recover` finishes it.
 
 use std::time::{Duration, Instant};
 
@@ -30,10 +31,21 @@ impl Swap<'_> {
         self.journal.started(r)?;
         let mut green_id: Option<String> = None;
         let mut phase = Phase::Prepare;
+        let mut blue_gone = false;
         let result = self
-            .forward_until_blue_removed(plan, &mut phase, &mut green_id, &mut clock)
+            .forward_until_blue_removed(plan, &mut phase, &mut green_id, &mut blue_gone, &mut clock)
             .await;
         if let Err(reason) = result {
+            if blue_gone {
+                // Undoing would remove the only container left: the journal
+                // stays open and recovery finishes the swap with green.
+                return Err(DeployError::PhaseFailed {
+                    service: r.service.clone(),
+                    phase,
+                    reason,
+                    aftermath: forward_only(r),
+                });
+            }
             let aftermath = self.undo(r, phase, green_id.as_deref()).await;
             self.journal
                 .finished(&r.id, Outcome::Failed, Some(phase), Some(reason.clone()))?;
@@ -90,7 +102,7 @@ impl Swap<'_> {
                 service: r.service.clone(),
                 phase,
                 reason,
-                aftermath: format!("; blue is already removed and green {} keeps serving: run `tuner deploy status {}` to finish the swap", r.green_name, r.service),
+                aftermath: forward_only(r),
             }),
         }
     }
@@ -100,6 +112,7 @@ impl Swap<'_> {
         plan: &Plan,
         phase: &mut Phase,
         green_id: &mut Option<String>,
+        blue_gone: &mut bool,
         clock: &mut Clock,
     ) -> Result<(), String> {
         let r = &plan.record;
@@ -197,6 +210,7 @@ impl Swap<'_> {
                 .remove(&r.blue_id, true)
                 .await
                 .map_err(|e| format!("removing the drained blue {}: {e}", r.blue_name))?;
+            *blue_gone = true;
         } else {
             // No router drained blue: its stop signal is what lets it finish
             // in-flight requests, so give it its own stop timeout.
@@ -215,6 +229,7 @@ impl Swap<'_> {
             .remove(&r.blue_id, true)
             .await
             .map_err(|e| e.to_string())?;
+        *blue_gone = true;
         if let Err(e) = self.router.retire(&blue_backend).await {
             tracing::warn!("router could not forget blue: {e}");
         }
@@ -304,6 +319,14 @@ impl Swap<'_> {
             format!("; undo was incomplete: {}", problems.join("; "))
         }
     }
+}
+
+/// What a failure leaves once blue is removed: the swap can only go forward.
+fn forward_only(r: &DeployRecord) -> String {
+    format!(
+        "; blue is already removed and green {} keeps serving: run `tuner deploy status {}` to finish the swap",
+        r.green_name, r.service
+    )
 }
 
 /// The router's view of a container.
