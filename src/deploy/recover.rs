@@ -57,7 +57,9 @@ pub async fn recover_open(
         service: r.service.clone(),
         reason,
     };
-    let (outcome, detail) = if r.kind == Kind::InPlace {
+    // Before its live update an in-place run has changed nothing, and the
+    // swap's path undoes that correctly too.
+    let (outcome, detail) = if r.kind == Kind::InPlace || open.live_update {
         in_place(runtime, &open).await.map_err(fail)?
     } else {
         blue_green(runtime, router, journal, &open, health_timeout)
