@@ -9,7 +9,8 @@
 //! Files: `catalog` (pg_settings), `units` and `value` (validation), `sql`
 //! (quoting), `safety` (durability), `plan` (what would happen), `client`
 //! (the real [`Database`]), `restart_checks` (what a restart needs first),
-//! `restart`/`docker`/`tar` (restarters).
+//! `restart`/`docker` (restarters; the container one goes through
+//! `runtime::Runtime`).
 
 mod apply;
 mod catalog;
@@ -21,7 +22,6 @@ mod restart;
 mod restart_checks;
 mod safety;
 mod sql;
-mod tar;
 pub mod units;
 mod value;
 
