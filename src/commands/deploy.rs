@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::journal::Shutdown;
 use crate::cli::{
     Cli, DeployAction, DeployArgs, DeployOptions, OutputFormat, Strategy as CliStrategy,
 };
@@ -233,6 +234,8 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     if cx.output == OutputFormat::Table {
         emit(&crate::output::deploy::plan(&plan))?;
     }
+    let events = crate::output::progress::for_format(cx.output);
+    let mut shutdown = super::interrupts::from_ctrl_c(super::interrupts::DEPLOY);
     let work = async {
         match req.strategy {
             Strategy::BlueGreen => {
@@ -241,6 +244,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
                     router: cx.router.as_ref(),
                     journal: &journal,
                     timings: req.timings,
+                    events: events.as_ref(),
                 }
                 .run(&plan)
                 .await
@@ -250,9 +254,9 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     };
     let result = tokio::select! {
         r = work => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = shutdown.reached(1) => {
             write_metrics(cx);
-            return interrupted(cx, &journal, req.timings.health_timeout).await;
+            return interrupted(cx, &journal, req.timings.health_timeout, &mut shutdown).await;
         }
     };
     write_metrics(cx);
@@ -304,11 +308,11 @@ async fn interrupted(
     cx: &Context_,
     journal: &ServiceJournal,
     health_timeout: Duration,
+    shutdown: &mut Shutdown,
 ) -> anyhow::Result<u8> {
-    eprintln!("interrupted: finishing or undoing the swap so one healthy container serves (Ctrl-C again to abort)");
     let recovered = tokio::select! {
         r = recover_open(cx.runtime.as_ref(), cx.router.as_ref(), journal, health_timeout) => r?,
-        _ = tokio::signal::ctrl_c() => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
+        _ = shutdown.reached(2) => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
     };
     write_metrics(cx);
     match recovered {
@@ -328,14 +332,10 @@ fn print<T: Serialize>(
     }
 }
 
-/// Writes a result to stdout; a closed pipe (`| head`) is not an error.
+/// Writes a result through the one stdout writer: a closed pipe (`| head`)
+/// ends the run quietly with exit 0, the deploy itself already done.
 fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    Ok(crate::output::emit(text)?)
 }
 
 /// Metrics are a side output: a failure to write them is logged, not fatal.

@@ -26,10 +26,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
     match cli.output {
         OutputFormat::Json => crate::output::print_json(&checks)?,
         OutputFormat::Table => {
-            for c in &checks {
-                let mark = if c.ok { "✓" } else { "✗" };
-                println!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail);
-            }
+            let lines: Vec<String> = checks
+                .iter()
+                .map(|c| {
+                    let mark = if c.ok { "✓" } else { "✗" };
+                    format!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail)
+                })
+                .collect();
+            crate::output::emit(&lines.join("\n"))?;
         }
     }
     let failed = checks.iter().filter(|c| !c.ok).count();

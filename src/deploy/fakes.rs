@@ -288,6 +288,7 @@ impl Rig {
             router: self.router.as_ref(),
             journal: &self.journal,
             timings: timings(),
+            events: &crate::journal::Silent,
         }
         .run(plan)
         .await

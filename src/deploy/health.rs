@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::journal::Events;
 use crate::runtime::{Container, Health, Runtime};
 
 pub const PATH_LABEL: &str = "tuner.health.path";
@@ -74,7 +75,7 @@ impl std::fmt::Display for NotReady {
     }
 }
 
-/// Polls until green is ready, shows a progress line on stderr, and gives
+/// Polls until green is ready, reporting the wait as an event, and gives
 /// up after `timeout`.
 pub async fn wait_ready(
     runtime: &dyn Runtime,
@@ -82,14 +83,16 @@ pub async fn wait_ready(
     probe: &Probe,
     timeout: Duration,
     interval: Duration,
+    events: &dyn Events,
 ) -> Result<(), HealthFailure> {
     let started = Instant::now();
-    let bar = super::progress::spinner(&format!("waiting for green to be healthy ({probe})"));
+    events.waiting(&format!("waiting for green to be healthy ({probe})"), None);
     let http = reqwest::Client::builder()
         .timeout(interval.clamp(Duration::from_millis(200), Duration::from_secs(5)))
         .build()
         .ok();
     let mut last;
+    let mut shown: Option<String> = None;
     let outcome = loop {
         let live = match runtime.inspect(green).await {
             Ok(c) => c,
@@ -134,11 +137,16 @@ pub async fn wait_ready(
                 last: format!("{last} after {}s", timeout.as_secs()),
             }));
         }
-        bar.set_message(format!(
-            "waiting for green to be healthy: {}s/{}s ({last})",
-            started.elapsed().as_secs(),
-            timeout.as_secs()
-        ));
+        // A step only when green's status changes: one line per change,
+        // not one per poll.
+        if shown.as_deref() != Some(last.as_str()) {
+            events.step(&format!(
+                "green: {last} after {}s of {}s",
+                started.elapsed().as_secs(),
+                timeout.as_secs()
+            ));
+            shown = Some(last.clone());
+        }
         tokio::time::sleep(
             pause
                 .min(timeout.saturating_sub(started.elapsed()))
@@ -146,7 +154,7 @@ pub async fn wait_ready(
         )
         .await;
     };
-    bar.finish_and_clear();
+    events.finished();
     outcome
 }
 

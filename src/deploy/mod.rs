@@ -18,7 +18,6 @@ pub mod phase;
 pub mod plan;
 pub mod policy;
 pub mod prepare;
-pub mod progress;
 pub mod record;
 pub mod recover;
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub use super::report::{PhaseTime, Report};
 use super::router::{Backend, Router};
 use super::routing;
 use super::{DeployError, Phase};
+use crate::journal::Events;
 use crate::runtime::{Limits, OverrideFile, Runtime};
 
 pub struct Swap<'a> {
@@ -22,6 +23,8 @@ pub struct Swap<'a> {
     pub router: &'a dyn Router,
     pub journal: &'a ServiceJournal,
     pub timings: Timings,
+    /// Each phase as a step, and the waits (green's health, blue's stop).
+    pub events: &'a dyn Events,
 }
 
 impl Swap<'_> {
@@ -116,7 +119,10 @@ impl Swap<'_> {
         clock: &mut Clock,
     ) -> Result<(), String> {
         let r = &plan.record;
-        let j = |p: Phase| self.journal.phase(&r.id, p).map_err(|e| e.to_string());
+        let j = |p: Phase| {
+            self.events.step(&format!("deploy {}: {p}", r.service));
+            self.journal.phase(&r.id, p).map_err(|e| e.to_string())
+        };
         let spec = plan.green.as_ref().ok_or("the plan has no green spec")?;
         let probe = plan.probe.as_ref().ok_or("the plan has no health probe")?;
 
@@ -167,6 +173,7 @@ impl Swap<'_> {
             probe,
             self.timings.health_timeout,
             self.timings.health_interval,
+            self.events,
         )
         .await
         .map_err(|e: HealthFailure| e.to_string())?;
@@ -214,10 +221,10 @@ impl Swap<'_> {
         } else {
             // No router drained blue: its stop signal is what lets it finish
             // in-flight requests, so give it its own stop timeout.
-            let bar =
-                super::progress::spinner(&format!("stopping blue {} gracefully", r.blue_name));
+            self.events
+                .waiting(&format!("stopping blue {} gracefully", r.blue_name), None);
             let stopped = self.runtime.stop(&r.blue_id, None).await;
-            bar.finish_and_clear();
+            self.events.finished();
             stopped.map_err(|e| e.to_string())?;
         }
         crash::after(*phase);
