@@ -11,6 +11,9 @@ packages=(
   postgresql-15 postgresql-client-15 curl
   prometheus prometheus-postgres-exporter prometheus-node-exporter
   busybox-static docker-compose haproxy socat ca-certificates curl iproute2 shellcheck
+  # The HTTPS + basic-auth Prometheus of tests/prometheus_access.rs: a
+  # private CA (openssl) and a bcrypt password hash (htpasswd -B).
+  openssl apache2-utils
 )
 
 missing=()

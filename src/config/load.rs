@@ -99,14 +99,8 @@ fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let at = |keys: &[&str]| locate(path, text, keys);
 
-    if !(config.prometheus.url.starts_with("http://")
-        || config.prometheus.url.starts_with("https://"))
-    {
-        problems.push(format!(
-            "{}: prometheus.url: {:?} must start with http:// or https://",
-            at(&["prometheus", "url"]),
-            config.prometheus.url
-        ));
+    for (keys, problem) in config.prometheus.problems() {
+        problems.push(format!("{}: {problem}", at(&keys)));
     }
     if config.metrics.is_empty() {
         problems.push(format!(
@@ -213,6 +207,9 @@ fn resolve_paths(config: &mut Config) {
         &mut paths.levers,
     ] {
         resolve(p);
+    }
+    for file in config.prometheus.files_mut() {
+        resolve(file);
     }
     if let Some(compose) = &mut config.compose {
         resolve(&mut compose.project_dir);

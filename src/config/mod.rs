@@ -7,6 +7,7 @@ pub mod haproxy;
 pub mod interpolate;
 pub mod load;
 pub mod objective;
+pub mod prometheus;
 pub mod tune;
 pub mod units;
 pub mod yaml;
@@ -14,6 +15,7 @@ pub mod yaml;
 pub use dsn::redact_dsn;
 pub use load::{load, ConfigError};
 pub use objective::{Comparison, Objective, Threshold};
+pub use prometheus::{PrometheusConfig, Secret};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,21 +51,6 @@ pub struct Config {
     /// Where the file was read from (set by `load`).
     #[serde(skip)]
     pub source: PathBuf,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusConfig {
-    pub url: String,
-    #[serde(
-        default = "default_prometheus_timeout",
-        deserialize_with = "de_duration"
-    )]
-    pub timeout: Duration,
-}
-
-fn default_prometheus_timeout() -> Duration {
-    Duration::from_secs(10)
 }
 
 #[derive(Clone, Deserialize)]
