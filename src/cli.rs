@@ -84,6 +84,9 @@ pub struct TuneArgs {
     /// Print the plan for the first cycle; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Allow levers that restart PostgreSQL without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +100,9 @@ pub struct RollbackArgs {
     /// Print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Undo everything (--all) without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
 pub mod baseline;
+pub mod consent;
 pub mod context;
 pub mod deploy;
 pub mod health;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rollback(args) => {
             let config = context::load_config(&cli)?;
+            rollback::refuse_unattended(args)?;
             let router = levers::real(&config).await?;
             rollback::run(&config, cli.output, args, &router).await
         }

@@ -124,6 +124,40 @@ pub fn windows(config: &Config, args: &TuneArgs) -> Result<Windows, UsageError> 
     })
 }
 
+/// Whether this run may restart PostgreSQL. `--yes` or
+/// `tune.allow_restart: true` allow it; otherwise someone at a terminal is
+/// asked once, and only when a lever's next move would restart it; an
+/// unattended run skips those levers and says so. A dry run never asks: it
+/// plans as the real run on the same terminal would after a yes.
+pub async fn restart_consent(
+    config: &Config,
+    args: &TuneArgs,
+    catalog: &Catalog,
+    levers: &dyn LeverBackend,
+) -> bool {
+    if args.yes || config.tune.as_ref().is_some_and(|t| t.allow_restart) {
+        return true;
+    }
+    let attended = super::consent::attended();
+    if args.dry_run {
+        return attended;
+    }
+    if !attended {
+        crate::output::note(
+            "unattended run: levers that restart PostgreSQL are skipped; pass --yes or set tune.allow_restart: true to allow them",
+        );
+        return false;
+    }
+    let restarting = crate::levers::choose::restart_levers(catalog, levers).await;
+    if restarting.is_empty() {
+        return true;
+    }
+    super::consent::ask(&format!(
+        "{} would restart PostgreSQL (a few seconds to minutes of downtime). Allow restarts in this run?",
+        restarting.join(", ")
+    ))
+}
+
 pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
     Catalog::load(&config.paths.levers).map_err(|problems| to_anyhow(TuneError::Catalog(problems)))
 }
@@ -140,6 +174,7 @@ pub async fn run(
     let windows = windows(config, args)?;
     let catalog = load_catalog(config)?;
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
+    let allow_restart = restart_consent(config, args, &catalog, levers).await;
     // A dry run changes nothing, so it need not exclude a running tune.
     let locks = locks(config, "tuner tune");
     let _lock = if args.dry_run {
@@ -174,6 +209,7 @@ pub async fn run(
             guard_margin: config.tune.clone().unwrap_or_default().guard_margin,
             ..Rule::default()
         },
+        allow_restart,
     };
     let report = Tuner::new(cx, opts)
         .run(&mut shutdown)
@@ -245,6 +281,7 @@ mod tests {
             observe: None,
             settle: None,
             dry_run,
+            yes: true,
         }
     }
 
@@ -351,6 +388,7 @@ mod tests {
                 observe: Some("15m".into()),
                 settle: None,
                 dry_run: false,
+                yes: false,
             },
         )
         .unwrap();
@@ -362,7 +400,8 @@ mod tests {
                 max_cycles: 5,
                 observe: Some("15".into()),
                 settle: None,
-                dry_run: false
+                dry_run: false,
+                yes: false,
             }
         )
         .is_err());
@@ -373,6 +412,7 @@ mod tests {
                 observe: Some("1m".into()),
                 settle: None,
                 dry_run: false,
+                yes: false,
             },
         )
         .unwrap_err();

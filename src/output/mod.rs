@@ -25,6 +25,12 @@ pub fn table(headers: &[&str]) -> Table {
     t
 }
 
+/// A note for the person running the command, on stderr: not a result,
+/// not an error (what was skipped and why, what to do next).
+pub fn note(message: &str) {
+    eprintln!("note: {message}");
+}
+
 /// Why a result did not reach stdout.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
