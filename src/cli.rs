@@ -20,12 +20,29 @@ pub struct Cli {
     pub profile: Option<String>,
 
     /// Output format for results on stdout
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TUNER_OUTPUT",
+        value_enum,
+        default_value_t = OutputFormat::Table
+    )]
     pub output: OutputFormat,
 
     /// More log detail on stderr (-v debug, -vv trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, env = "TUNER_VERBOSE", action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// No progress, notes or info logs on stderr; results still on stdout
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TUNER_QUIET",
+        conflicts_with = "verbose"
+    )]
+    pub quiet: bool,
 
     #[command(subcommand)]
     pub command: Command,

@@ -25,7 +25,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
         OutputFormat::Json => crate::output::print_json(&checks)?,
         OutputFormat::Table => {
             for c in &checks {
-                let mark = if c.ok { "✓" } else { "✗" };
+                let mark = crate::output::term::mark(c.ok);
                 println!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail);
             }
         }

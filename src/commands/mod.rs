@@ -43,18 +43,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Logs go to stderr so stdout carries only results.
-pub fn init_tracing(verbose: u8) {
+/// Logs go to stderr so stdout carries only results; coloured only where
+/// colour is welcome (see `output::term`). `--quiet` keeps warnings and
+/// errors only, whatever `TUNER_LOG` says.
+pub fn init_tracing(verbose: u8, quiet: bool) {
     let default = match verbose {
+        _ if quiet => "warn",
         0 => "warn",
         1 => "tuner=debug,info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TUNER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = match tracing_subscriber::EnvFilter::try_from_env("TUNER_LOG") {
+        Ok(filter) if !quiet => filter,
+        _ => tracing_subscriber::EnvFilter::new(default),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::output::term::caps().color)
         .with_target(false)
         .try_init();
 }
