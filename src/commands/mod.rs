@@ -4,6 +4,7 @@ pub mod baseline;
 pub mod consent;
 pub mod context;
 pub mod deploy;
+pub mod docs;
 pub mod health;
 pub mod levers;
 pub mod rollback;
@@ -18,6 +19,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Baseline(args) => baseline::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man => docs::man(),
         Command::Tune(args) => {
             let config = context::load_config(&cli)?;
             // Bad flags are reported before any server is contacted.
