@@ -9,6 +9,7 @@ pub mod health;
 pub mod levers;
 pub mod rollback;
 pub mod status;
+pub mod textfile;
 pub mod tune;
 
 use crate::cli::{Cli, Command};

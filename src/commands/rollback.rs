@@ -99,6 +99,12 @@ pub async fn run(
     )
     .await
     .map_err(to_anyhow)?;
+    if !args.dry_run && config.textfile_dir().is_some() {
+        // A catalog that cannot be read only leaves the settings out.
+        let catalog = super::tune::load_catalog(config).unwrap_or_default();
+        let values = super::textfile::read_settings(&catalog, levers).await;
+        super::textfile::tune(config, &catalog, &values);
+    }
     match output {
         OutputFormat::Json => crate::output::print_json(&report)?,
         OutputFormat::Table => crate::output::emit_raw(&render::rollback_human(&report))?,

@@ -211,6 +211,15 @@ fn resolve_paths(config: &mut Config) {
     for file in config.prometheus.files_mut() {
         resolve(file);
     }
+    if let Some(dir) = &mut config.metrics_textfile_dir {
+        resolve(dir);
+        // One key serves both: deploy metrics go to the shared folder
+        // unless `deploy.metrics_textfile_dir` names its own.
+        let deploy = config.deploy.get_or_insert_with(Default::default);
+        if deploy.metrics_textfile_dir.is_none() {
+            deploy.metrics_textfile_dir = Some(dir.clone());
+        }
+    }
     if let Some(compose) = &mut config.compose {
         resolve(&mut compose.project_dir);
         if let Some(env) = &mut compose.env_file {
@@ -391,6 +400,27 @@ profiles:
             assert!(err.contains(expected), "missing {expected:?} in\n{err}");
         }
         assert!(err.contains("maximum of 1d for a timeout"), "{err}");
+    }
+
+    #[test]
+    fn one_textfile_dir_serves_tuner_and_deploy_metrics() {
+        let c = parse(&format!("{GOOD}metrics_textfile_dir: ../textfile\n")).unwrap();
+        assert_eq!(c.textfile_dir(), Some(PathBuf::from("textfile")));
+        let deploy = c.deploy.as_ref().unwrap();
+        assert_eq!(deploy.metrics_textfile_dir, Some(PathBuf::from("textfile")));
+        assert_eq!(deploy.stateful.len(), 6, "deploy keeps its defaults");
+        let own = parse(&format!(
+            "{GOOD}metrics_textfile_dir: /a\ndeploy:\n  metrics_textfile_dir: /b\n"
+        ))
+        .unwrap();
+        assert_eq!(own.textfile_dir(), Some(PathBuf::from("/a")));
+        assert_eq!(
+            own.deploy.unwrap().metrics_textfile_dir,
+            Some(PathBuf::from("/b"))
+        );
+        let only_deploy = parse(&format!("{GOOD}deploy:\n  metrics_textfile_dir: tf\n")).unwrap();
+        assert_eq!(only_deploy.textfile_dir(), Some(PathBuf::from("config/tf")));
+        assert_eq!(parse(GOOD).unwrap().textfile_dir(), None);
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub struct Config {
     /// Blue-green deploy settings; defaults when absent.
     #[serde(default)]
     pub deploy: Option<deploy::DeployConfig>,
+    /// node_exporter's textfile-collector folder: what tuner did and what it
+    /// read, as Prometheus text (`tuner_*.prom`), for every command. Deploy
+    /// metrics go there too unless `deploy.metrics_textfile_dir` says
+    /// otherwise.
+    #[serde(default)]
+    pub metrics_textfile_dir: Option<PathBuf>,
     /// Where the file was read from (set by `load`).
     #[serde(skip)]
     pub source: PathBuf,
@@ -152,6 +158,19 @@ impl Config {
     pub fn objectives(&self) -> &BTreeMap<String, Objective> {
         static EMPTY: BTreeMap<String, Objective> = BTreeMap::new();
         self.profiles.get(&self.profile).unwrap_or(&EMPTY)
+    }
+
+    /// Where tuner's own metrics go: `metrics_textfile_dir`, else the
+    /// deploy metrics' folder, so one collector folder serves both.
+    pub fn textfile_dir(&self) -> Option<PathBuf> {
+        self.metrics_textfile_dir.clone().or_else(|| {
+            let dir = self.deploy.as_ref()?.metrics_textfile_dir.as_ref()?;
+            Some(if dir.is_relative() {
+                self.base_dir().join(dir)
+            } else {
+                dir.clone()
+            })
+        })
     }
 
     /// The folder relative paths in the file resolve against.

@@ -82,7 +82,7 @@ pub fn pick(mut candidates: Vec<Candidate>) -> Option<Candidate> {
 
 /// A value as a number in base units (bytes, milliseconds, cores), when it
 /// is one, so `4096MB` equals `4GB` and "beyond" has a meaning.
-fn numeric(lever: &Lever, value: &str) -> Option<f64> {
+pub fn numeric(lever: &Lever, value: &str) -> Option<f64> {
     let v = value.trim();
     match &lever.target {
         Target::Container {

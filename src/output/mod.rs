@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod progress;
 pub mod sla;
 pub mod term;
+pub mod textfile;
 pub mod tune;
 
 use comfy_table::presets::{ASCII_BORDERS_ONLY, UTF8_BORDERS_ONLY};
