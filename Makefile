@@ -48,11 +48,13 @@ test: ## Everything CI runs: setup if needed, fmt, clippy, all unit and integrat
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
 
-lint: ## rustfmt, clippy, the module-layer check (no cycles) and shellcheck
+lint: ## rustfmt, clippy, the module-layer check (no cycles), shellcheck, cargo-deny (licenses, bans, sources)
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --test layers
 	shellcheck -x scripts/*.sh scripts/lib/*.sh bench/*.sh bench/lib/*.sh
+	scripts/setup.sh lint-tools
+	cargo deny check licenses bans sources
 
 performance-baseline: build ## Capture baseline.yaml from Prometheus
 	$(TUNER) baseline
