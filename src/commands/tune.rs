@@ -125,40 +125,6 @@ pub fn windows(config: &Config, args: &TuneArgs) -> Result<Windows, UsageError> 
     })
 }
 
-/// Whether this run may restart PostgreSQL. `--yes` or
-/// `tune.allow_restart: true` allow it; otherwise someone at a terminal is
-/// asked once, and only when a lever's next move would restart it; an
-/// unattended run skips those levers and says so. A dry run never asks: it
-/// plans as the real run on the same terminal would after a yes.
-pub async fn restart_consent(
-    config: &Config,
-    args: &TuneArgs,
-    catalog: &Catalog,
-    levers: &dyn LeverBackend,
-) -> bool {
-    if args.yes || config.tune.as_ref().is_some_and(|t| t.allow_restart) {
-        return true;
-    }
-    let attended = super::consent::attended();
-    if args.dry_run {
-        return attended;
-    }
-    if !attended {
-        crate::output::note(
-            "unattended run: levers that restart PostgreSQL are skipped; pass --yes or set tune.allow_restart: true to allow them",
-        );
-        return false;
-    }
-    let restarting = crate::levers::choose::restart_levers(catalog, levers).await;
-    if restarting.is_empty() {
-        return true;
-    }
-    super::consent::ask(&format!(
-        "{} would restart PostgreSQL (a few seconds to minutes of downtime). Allow restarts in this run?",
-        restarting.join(", ")
-    ))
-}
-
 pub fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
     Catalog::load(&config.paths.levers).map_err(|problems| to_anyhow(TuneError::Catalog(problems)))
 }
@@ -175,7 +141,7 @@ pub async fn run(
     let windows = windows(config, args)?;
     let catalog = load_catalog(config)?;
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
-    let allow_restart = restart_consent(config, args, &catalog, levers).await;
+    let allow_restart = super::consent::restart(config, args, &catalog, levers).await;
     // A dry run changes nothing, so it need not exclude a running tune.
     let locks = locks(config, "tuner tune");
     let _lock = if args.dry_run {
