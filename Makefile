@@ -8,7 +8,7 @@ TUNER := target/release/tuner
 # make dev-down VOLUMES=1 also deletes the PostgreSQL and Prometheus data.
 VOLUMES ?= 0
 
-.PHONY: help setup images dev-up dev-down dev-env check-health build test lint alerts-check \
+.PHONY: help setup images dev-up dev-down dev-env check-health build man test lint alerts-check \
 	performance-baseline performance-status demo bench
 
 help: ## List targets
@@ -32,6 +32,10 @@ dev-down: ## Stop the demo stack (VOLUMES=1 also removes its data)
 build: ## Release build of tuner
 	cargo build --release
 
+man: build ## The man page from the clap definitions: target/man/tuner.1 (man -l target/man/tuner.1)
+	mkdir -p target/man
+	$(TUNER) man > target/man/tuner.1
+
 check-health: build ## Health of the stack as tuner sees it
 	$(TUNER) status --health
 
@@ -44,11 +48,13 @@ test: ## Everything CI runs: setup if needed, fmt, clippy, all unit and integrat
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
 
-lint: ## rustfmt, clippy, the module-layer check (no cycles) and shellcheck
+lint: ## rustfmt, clippy, the module-layer check (no cycles), shellcheck, cargo-deny (licenses, bans, sources)
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --test layers
 	shellcheck -x scripts/*.sh scripts/lib/*.sh bench/*.sh bench/lib/*.sh
+	scripts/setup.sh lint-tools
+	cargo deny check licenses bans sources
 
 performance-baseline: build ## Capture baseline.yaml from Prometheus
 	$(TUNER) baseline

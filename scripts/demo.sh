@@ -60,8 +60,10 @@ run $TUNER status
 step "tuner tune --dry-run (profile demo: WAL rate <= 0.5x baseline)"
 run $TUNER --profile demo tune --dry-run --observe "$observe" --settle "$settle"
 
-step "tuner tune --max-cycles $cycles --observe $observe --settle $settle"
-run $TUNER --profile demo tune --max-cycles "$cycles" --observe "$observe" --settle "$settle"
+# --yes: the demo's own database may be restarted for postmaster settings
+# without stopping the tour to ask (an unattended run would skip them).
+step "tuner tune --max-cycles $cycles --observe $observe --settle $settle --yes"
+run $TUNER --profile demo tune --max-cycles "$cycles" --observe "$observe" --settle "$settle" --yes
 echo
 echo "audit trail: CHANGELOG_TUNING.md (tail below), tuning.log (one JSON line per sample)"
 if [ -f CHANGELOG_TUNING.md ]; then

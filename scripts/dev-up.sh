@@ -36,6 +36,10 @@ for key in PG_PORT PROM_PORT GRAFANA_PORT; do
   fi
 done
 
+# node-exporter's textfile collector reads tuner's metrics from here; made
+# now so it belongs to this user, not to root through Docker's bind mount.
+mkdir -p "$ROOT/.tuner/textfile"
+
 echo "dev-up: starting project $project ($ENV_FILE)"
 started=$SECONDS
 if ! dc up -d --no-build --remove-orphans; then

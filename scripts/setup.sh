@@ -7,10 +7,26 @@ set -euo pipefail
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
 SUDO=$(need_sudo)
 
+# `scripts/setup.sh lint-tools` (run by `make lint`) installs only what the
+# lint needs beyond apt: cargo-deny, built from crates.io (~10 min on 2
+# cores the first time, so `make test` does not wait for it).
+if [ "${1:-}" = lint-tools ]; then
+  if command -v cargo-deny >/dev/null 2>&1; then
+    echo "setup: cargo-deny $(cargo deny --version | awk '{print $2}') present"
+  else
+    echo "setup: installing cargo-deny from crates.io (a few minutes)"
+    cargo install --locked cargo-deny
+  fi
+  exit 0
+fi
+
 packages=(
   postgresql-15 postgresql-client-15 curl
   prometheus prometheus-postgres-exporter prometheus-node-exporter
   busybox-static docker-compose haproxy socat ca-certificates curl iproute2 shellcheck
+  # The HTTPS + basic-auth Prometheus of tests/prometheus_access.rs: a
+  # private CA (openssl) and a bcrypt password hash (htpasswd -B).
+  openssl apache2-utils
 )
 
 missing=()

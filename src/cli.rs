@@ -8,7 +8,20 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "tuner",
     version,
-    about = "Keeps a service stack inside its performance SLA"
+    about = "Keeps a service stack inside its performance SLA",
+    after_help = "Examples:
+  tuner status --health           is everything tuner needs reachable?
+  tuner baseline && tuner status  capture a baseline, then judge against it
+  tuner tune --dry-run            what the first tuning cycle would change
+  tuner rollback --all --dry-run  what undoing every kept change would do
+
+Environment:
+  TUNER_CONFIG, TUNER_PROFILE, TUNER_OUTPUT, TUNER_VERBOSE, TUNER_QUIET  the global flags
+  TUNER_LOG      a tracing filter for stderr logs (e.g. tuner=debug)
+  TUNER_PG_DSN   overrides postgres.dsn;  DOCKER_HOST overrides docker.host
+  NO_COLOR       no colour;  TERM=dumb: no colour, no bars, ASCII marks
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 SLA violated"
 )]
 pub struct Cli {
     /// Config file [default: config/tuner.yaml]
@@ -20,12 +33,29 @@ pub struct Cli {
     pub profile: Option<String>,
 
     /// Output format for results on stdout
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TUNER_OUTPUT",
+        value_enum,
+        default_value_t = OutputFormat::Table
+    )]
     pub output: OutputFormat,
 
     /// More log detail on stderr (-v debug, -vv trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, env = "TUNER_VERBOSE", action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// No progress, notes or info logs on stderr; results still on stdout
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TUNER_QUIET",
+        conflicts_with = "verbose"
+    )]
+    pub quiet: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -42,15 +72,53 @@ pub enum OutputFormat {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Capture every metric over its window into baseline.yaml
+    #[command(after_help = "Examples:
+  tuner baseline --dry-run        print the baseline, write nothing
+  tuner baseline                  write baseline.yaml (the old one is kept as a backup)
+  tuner baseline --file /tmp/b.yaml")]
     Baseline(BaselineArgs),
     /// Show each metric against its baseline and objective (exit 3 if violated)
+    #[command(after_help = "Examples:
+  tuner status                    the SLA table; exit 0 met, 3 violated, 1 unmeasured
+  tuner status -o json | jq .verdict
+  tuner status --profile production
+  tuner status --health           Prometheus, every scrape target, PostgreSQL, Docker")]
     Status(StatusArgs),
     /// Closed-loop tuning: apply the cheapest lever, observe, keep or roll back
+    #[command(after_help = "Examples:
+  tuner tune --dry-run            the first cycle's plan; nothing changes
+  tuner tune --max-cycles 3 --observe 10m
+  tuner tune --yes                restart levers allowed without asking (cron, CI)")]
     Tune(TuneArgs),
     /// Undo kept tuning changes
+    #[command(after_help = "Examples:
+  tuner rollback                  undo the last kept change
+  tuner rollback --to 20260101T000000Z-1
+  tuner rollback --all --dry-run  what --all would undo
+  tuner rollback --all --yes      undo everything without asking")]
     Rollback(RollbackArgs),
     /// Re-size a service with a zero-downtime blue-green swap
+    #[command(after_help = "Examples:
+  tuner deploy grafana 1.5 768M --dry-run
+  tuner deploy grafana 1.5 768M
+  tuner deploy status grafana
+  tuner deploy rollback grafana")]
     Deploy(DeployArgs),
+    /// Print a shell completion script on stdout
+    #[command(after_help = "Examples:
+  tuner completions bash > /etc/bash_completion.d/tuner
+  tuner completions zsh > \"${fpath[1]}/_tuner\"
+  tuner completions fish > ~/.config/fish/completions/tuner.fish")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout
+    #[command(after_help = "Examples:
+  tuner man | man -l -
+  tuner man > /usr/local/share/man/man1/tuner.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +152,9 @@ pub struct TuneArgs {
     /// Print the plan for the first cycle; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Allow levers that restart PostgreSQL without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +168,9 @@ pub struct RollbackArgs {
     /// Print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Undo everything (--all) without asking
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

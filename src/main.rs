@@ -4,7 +4,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = tuner::cli::Cli::parse();
-    tuner::commands::init_tracing(cli.verbose);
+    tuner::output::term::set_quiet(cli.quiet);
+    tuner::commands::init_tracing(cli.verbose, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

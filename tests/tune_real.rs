@@ -395,7 +395,7 @@ const ENV_TEXT: &str = "# app settings\nBATCH_SIZE=100\nOTHER=keep me\n";
 fn crash_config(stack: &Stack, dir: &Path, levers: &str) -> std::path::PathBuf {
     let script = stack.pg.restart_script();
     let extra = format!(
-        "  restarter:\n    argv: [\"{}\"]\n    data_dir: \"{}\"\n    timeout: 60s\n",
+        "  restarter:\n    argv: [\"{}\"]\n    data_dir: \"{}\"\n    timeout: 60s\n  allow_restart: true\n",
         script.display(),
         stack.pg.data_dir().display()
     );

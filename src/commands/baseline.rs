@@ -26,11 +26,11 @@ pub async fn run(cli: &Cli, args: &BaselineArgs) -> anyhow::Result<u8> {
     let yaml = baseline.to_yaml();
 
     if args.dry_run {
-        eprintln!(
+        output::note(&format!(
             "dry run: would write {} ({} metrics); nothing written",
             path.display(),
             baseline.metrics.len()
-        );
+        ));
         match cli.output {
             OutputFormat::Json => output::print_json(&baseline)?,
             OutputFormat::Table => output::emit_raw(&yaml)?,

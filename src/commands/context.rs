@@ -1,11 +1,9 @@
 //! What every command needs first: the loaded config and a Prometheus client.
 
-use anyhow::Context as _;
-
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::exit::UsageError;
-use crate::metrics::PrometheusClient;
+use crate::metrics::{MetricsError, PrometheusClient};
 
 pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = config::load(cli.config.as_deref())?;
@@ -24,11 +22,21 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The Prometheus client as `prometheus:` describes it. A credential or CA
+/// file that cannot be used is a configuration error (exit 2).
+/// `insecure_skip_verify` is warned about on every run.
 pub fn prometheus(config: &Config) -> anyhow::Result<PrometheusClient> {
-    PrometheusClient::new(&config.prometheus.url, config.prometheus.timeout).with_context(|| {
-        format!(
+    if config.prometheus.tls_config.insecure_skip_verify {
+        eprintln!(
+            "warning: prometheus.tls_config.insecure_skip_verify is on: the certificate of {} is not checked, so anyone on the path can read the credentials and forge the metrics",
+            config.prometheus.url
+        );
+    }
+    PrometheusClient::from_config(&config.prometheus).map_err(|e| match e {
+        MetricsError::Setup { .. } => UsageError(e.to_string()).into(),
+        e => anyhow::Error::new(e).context(format!(
             "cannot set up a client for Prometheus at {}",
             config.prometheus.url
-        )
+        )),
     })
 }

@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
             let lines: Vec<String> = checks
                 .iter()
                 .map(|c| {
-                    let mark = if c.ok { "✓" } else { "✗" };
+                    let mark = crate::output::term::mark(c.ok);
                     format!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail)
                 })
                 .collect();

@@ -1,14 +1,17 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
 pub mod baseline;
+pub mod consent;
 pub mod context;
 pub mod deploy;
+pub mod docs;
 pub mod health;
 pub mod interrupts;
 pub mod levers;
 pub mod recover;
 pub mod rollback;
 pub mod status;
+pub mod textfile;
 pub mod tune;
 
 use crate::cli::{Cli, Command};
@@ -19,6 +22,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Baseline(args) => baseline::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man => docs::man(),
         Command::Tune(args) => {
             let config = context::load_config(&cli)?;
             // Bad flags are reported before any server is contacted.
@@ -43,24 +48,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rollback(args) => {
             let config = context::load_config(&cli)?;
+            rollback::refuse_unattended(args)?;
             let router = levers::real(&config).await?;
             rollback::run(&config, cli.output, args, &router).await
         }
     }
 }
 
-/// Logs go to stderr so stdout carries only results.
-pub fn init_tracing(verbose: u8) {
+/// Logs go to stderr so stdout carries only results; coloured only where
+/// colour is welcome (see `output::term`). `--quiet` keeps warnings and
+/// errors only, whatever `TUNER_LOG` says.
+pub fn init_tracing(verbose: u8, quiet: bool) {
     let default = match verbose {
+        _ if quiet => "warn",
         0 => "warn",
         1 => "tuner=debug,info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TUNER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = match tracing_subscriber::EnvFilter::try_from_env("TUNER_LOG") {
+        Ok(filter) if !quiet => filter,
+        _ => tracing_subscriber::EnvFilter::new(default),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::output::term::caps().color)
         .with_target(false)
         .try_init();
 }

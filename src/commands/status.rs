@@ -14,6 +14,7 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
     let wal = WalWindow::from_config(&config);
     let report = measure(&prometheus, &config, baseline.as_ref(), wal).await?;
+    super::textfile::sla(&config, &report);
     let code = exit::for_sla(report.verdict);
     match cli.output {
         OutputFormat::Json => crate::output::print_json(&report)?,

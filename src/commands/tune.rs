@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::textfile;
 use crate::cli::{OutputFormat, TuneArgs};
 use crate::config::units::{format_duration, parse_duration_within, Limit};
 use crate::config::Config;
@@ -118,6 +119,7 @@ pub async fn run(
     let windows = windows(config, args)?;
     let catalog = load_catalog(config)?;
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
+    let allow_restart = super::consent::restart(config, args, &catalog, levers).await;
     // A dry run changes nothing, so it need not exclude a running tune.
     let locks = locks(config, "tuner tune");
     let _lock = if args.dry_run {
@@ -131,13 +133,32 @@ pub async fn run(
     };
     let observer = MetricsObserver::new(metrics, config);
     let events = crate::output::progress::for_format(output);
+    // tuner's own metrics: written at the start, after each judged change
+    // and at the end, when a textfile folder is configured. A dry run
+    // writes nothing.
+    let metrics_out = if !args.dry_run && config.textfile_dir().is_some() {
+        let values = textfile::read_settings(&catalog, levers).await;
+        textfile::tune(config, &catalog, &values);
+        Some(textfile::AfterEachCycle::new(
+            events.as_ref(),
+            config,
+            &catalog,
+            values,
+        ))
+    } else {
+        None
+    };
+    let progress: &dyn crate::journal::Events = match &metrics_out {
+        Some(m) => m,
+        None => events.as_ref(),
+    };
     let cx = Context {
         config,
         baseline: baseline.as_ref(),
         catalog: &catalog,
         backend: levers,
         observer: &observer,
-        progress: events.as_ref(),
+        progress,
         ledger: Ledger::new(Journal::new(journal_path(config))),
         locks,
         changelog: config.paths.changelog.clone(),
@@ -152,11 +173,19 @@ pub async fn run(
             guard_margin: config.tune.clone().unwrap_or_default().guard_margin,
             ..Rule::default()
         },
+        allow_restart,
     };
     let report = Tuner::new(cx, opts)
         .run(&mut shutdown)
         .await
         .map_err(to_anyhow)?;
+    if metrics_out.is_some() {
+        let values = textfile::read_settings(&catalog, levers).await;
+        textfile::tune(config, &catalog, &values);
+        if let Some(sla) = &report.sla {
+            textfile::sla(config, sla);
+        }
+    }
     match output {
         OutputFormat::Json => crate::output::print_json(&report)?,
         OutputFormat::Table => crate::output::emit_raw(&render::run_human(config, &report))?,
@@ -223,6 +252,7 @@ mod tests {
             observe: None,
             settle: None,
             dry_run,
+            yes: true,
         }
     }
 
@@ -296,6 +326,47 @@ mod tests {
         assert_eq!(observed, 12);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_real_run_writes_its_metrics_for_the_textfile_collector() {
+        let (dir, mut config) = setup();
+        config.metrics_textfile_dir = Some(dir.path().join("textfile"));
+        let backend = FakeBackend::with(&[("max_wal_size", "1GB")]);
+        let (_t, shutdown) = Shutdown::new();
+        run(
+            &config,
+            OutputFormat::Json,
+            &args(false),
+            &backend,
+            &StuckMetrics,
+            shutdown,
+        )
+        .await
+        .unwrap();
+        let read = |f: &str| std::fs::read_to_string(dir.path().join("textfile").join(f)).unwrap();
+        let tune = read("tuner_tune.prom");
+        assert!(
+            tune.contains(
+                "tuner_tune_changes_total{lever=\"max_wal_size\",verdict=\"no_effect\"} 1"
+            ),
+            "{tune}"
+        );
+        // Rolled back: the setting is back at its old value.
+        assert!(
+            tune.contains(
+                "tuner_setting_value{lever=\"max_wal_size\",setting=\"max_wal_size\"} 1073741824"
+            ),
+            "{tune}"
+        );
+        let sla = read("tuner_sla.prom");
+        assert!(
+            sla.contains(
+                "tuner_objective_state{profile=\"d\",metric=\"wal_rate\",state=\"violated\"} 1"
+            ),
+            "{sla}"
+        );
+        assert!(read("tuner_info.prom").contains("tuner_info{version="));
+    }
+
     #[tokio::test]
     async fn router_serves_env_and_command_levers_and_rejects_unwired_kinds() {
         let (dir, mut config) = setup();
@@ -329,6 +400,7 @@ mod tests {
                 observe: Some("15m".into()),
                 settle: None,
                 dry_run: false,
+                yes: false,
             },
         )
         .unwrap();
@@ -340,7 +412,8 @@ mod tests {
                 max_cycles: 5,
                 observe: Some("15".into()),
                 settle: None,
-                dry_run: false
+                dry_run: false,
+                yes: false,
             }
         )
         .is_err());
@@ -351,6 +424,7 @@ mod tests {
                 observe: Some("1m".into()),
                 settle: None,
                 dry_run: false,
+                yes: false,
             },
         )
         .unwrap_err();

@@ -99,14 +99,8 @@ fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let at = |keys: &[&str]| locate(path, text, keys);
 
-    if !(config.prometheus.url.starts_with("http://")
-        || config.prometheus.url.starts_with("https://"))
-    {
-        problems.push(format!(
-            "{}: prometheus.url: {:?} must start with http:// or https://",
-            at(&["prometheus", "url"]),
-            config.prometheus.url
-        ));
+    for (keys, problem) in config.prometheus.problems() {
+        problems.push(format!("{}: {problem}", at(&keys)));
     }
     if config.metrics.is_empty() {
         problems.push(format!(
@@ -213,6 +207,18 @@ fn resolve_paths(config: &mut Config) {
         &mut paths.levers,
     ] {
         resolve(p);
+    }
+    for file in config.prometheus.files_mut() {
+        resolve(file);
+    }
+    if let Some(dir) = &mut config.metrics_textfile_dir {
+        resolve(dir);
+        // One key serves both: deploy metrics go to the shared folder
+        // unless `deploy.metrics_textfile_dir` names its own.
+        let deploy = config.deploy.get_or_insert_with(Default::default);
+        if deploy.metrics_textfile_dir.is_none() {
+            deploy.metrics_textfile_dir = Some(dir.clone());
+        }
     }
     if let Some(compose) = &mut config.compose {
         resolve(&mut compose.project_dir);
@@ -394,6 +400,27 @@ profiles:
             assert!(err.contains(expected), "missing {expected:?} in\n{err}");
         }
         assert!(err.contains("maximum of 1d for a timeout"), "{err}");
+    }
+
+    #[test]
+    fn one_textfile_dir_serves_tuner_and_deploy_metrics() {
+        let c = parse(&format!("{GOOD}metrics_textfile_dir: ../textfile\n")).unwrap();
+        assert_eq!(c.textfile_dir(), Some(PathBuf::from("textfile")));
+        let deploy = c.deploy.as_ref().unwrap();
+        assert_eq!(deploy.metrics_textfile_dir, Some(PathBuf::from("textfile")));
+        assert_eq!(deploy.stateful.len(), 6, "deploy keeps its defaults");
+        let own = parse(&format!(
+            "{GOOD}metrics_textfile_dir: /a\ndeploy:\n  metrics_textfile_dir: /b\n"
+        ))
+        .unwrap();
+        assert_eq!(own.textfile_dir(), Some(PathBuf::from("/a")));
+        assert_eq!(
+            own.deploy.unwrap().metrics_textfile_dir,
+            Some(PathBuf::from("/b"))
+        );
+        let only_deploy = parse(&format!("{GOOD}deploy:\n  metrics_textfile_dir: tf\n")).unwrap();
+        assert_eq!(only_deploy.textfile_dir(), Some(PathBuf::from("config/tf")));
+        assert_eq!(parse(GOOD).unwrap().textfile_dir(), None);
     }
 
     #[test]

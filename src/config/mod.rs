@@ -7,6 +7,7 @@ pub mod haproxy;
 pub mod interpolate;
 pub mod load;
 pub mod objective;
+pub mod prometheus;
 pub mod tune;
 pub mod units;
 pub mod yaml;
@@ -14,6 +15,7 @@ pub mod yaml;
 pub use dsn::redact_dsn;
 pub use load::{load, ConfigError};
 pub use objective::{Comparison, Objective, Threshold};
+pub use prometheus::{PrometheusConfig, Secret};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,24 +48,15 @@ pub struct Config {
     /// Blue-green deploy settings; defaults when absent.
     #[serde(default)]
     pub deploy: Option<deploy::DeployConfig>,
+    /// node_exporter's textfile-collector folder: what tuner did and what it
+    /// read, as Prometheus text (`tuner_*.prom`), for every command. Deploy
+    /// metrics go there too unless `deploy.metrics_textfile_dir` says
+    /// otherwise.
+    #[serde(default)]
+    pub metrics_textfile_dir: Option<PathBuf>,
     /// Where the file was read from (set by `load`).
     #[serde(skip)]
     pub source: PathBuf,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusConfig {
-    pub url: String,
-    #[serde(
-        default = "default_prometheus_timeout",
-        deserialize_with = "de_duration"
-    )]
-    pub timeout: Duration,
-}
-
-fn default_prometheus_timeout() -> Duration {
-    Duration::from_secs(10)
 }
 
 #[derive(Clone, Deserialize)]
@@ -165,6 +158,19 @@ impl Config {
     pub fn objectives(&self) -> &BTreeMap<String, Objective> {
         static EMPTY: BTreeMap<String, Objective> = BTreeMap::new();
         self.profiles.get(&self.profile).unwrap_or(&EMPTY)
+    }
+
+    /// Where tuner's own metrics go: `metrics_textfile_dir`, else the
+    /// deploy metrics' folder, so one collector folder serves both.
+    pub fn textfile_dir(&self) -> Option<PathBuf> {
+        self.metrics_textfile_dir.clone().or_else(|| {
+            let dir = self.deploy.as_ref()?.metrics_textfile_dir.as_ref()?;
+            Some(if dir.is_relative() {
+                self.base_dir().join(dir)
+            } else {
+                dir.clone()
+            })
+        })
     }
 
     /// The folder relative paths in the file resolve against.

@@ -36,6 +36,10 @@ pub struct TuneConfig {
     /// in the file is 0.1).
     #[serde(deserialize_with = "de_margin")]
     pub guard_margin: f64,
+    /// Levers that restart PostgreSQL may run without a question, even
+    /// unattended (as `--yes` allows). Off: a terminal is asked once; an
+    /// unattended run skips them.
+    pub allow_restart: bool,
 }
 
 /// `tune.guard_margin` when the file does not set it; also the judge's default.
@@ -99,6 +103,7 @@ impl Default for TuneConfig {
             command_timeout: Duration::from_secs(300),
             restarter: None,
             guard_margin: DEFAULT_GUARD_MARGIN,
+            allow_restart: false,
         }
     }
 }

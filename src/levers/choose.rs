@@ -39,6 +39,41 @@ pub fn effective_cost(lever: &Lever, plan: &Plan) -> Cost {
     }
 }
 
+/// Why a lever that restarts the database was passed over.
+pub const RESTART_NOT_ALLOWED: &str =
+    "restarts PostgreSQL, and restarts are not allowed in this run (--yes or tune.allow_restart: true allows them)";
+
+/// Splits off the candidates whose plan restarts the database, as levers
+/// passed over: an unattended run must not restart it unasked.
+pub fn hold_back_restarts(candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<Skipped>) {
+    let (restart, rest): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .partition(|c| c.plan.disruption == Disruption::Restart);
+    let held = restart
+        .into_iter()
+        .map(|c| Skipped {
+            lever: c.lever.name,
+            reason: RESTART_NOT_ALLOWED.into(),
+        })
+        .collect();
+    (rest, held)
+}
+
+/// The levers of `catalog` whose next move would restart the database, as
+/// the backend plans it from the live system (reads only). A lever that
+/// cannot be evaluated is left out: the cycle reports it when it comes up.
+pub async fn restart_levers(catalog: &Catalog, backend: &dyn LeverBackend) -> Vec<String> {
+    let mut out = Vec::new();
+    for (rank, lever) in catalog.levers.iter().enumerate() {
+        if let Ok(Ok(c)) = evaluate(lever, rank, backend).await {
+            if c.plan.disruption == Disruption::Restart {
+                out.push(c.lever.name);
+            }
+        }
+    }
+    out
+}
+
 /// The cheapest candidate; catalog order breaks ties.
 pub fn pick(mut candidates: Vec<Candidate>) -> Option<Candidate> {
     candidates.sort_by_key(|c| (c.cost, c.rank));
@@ -47,7 +82,7 @@ pub fn pick(mut candidates: Vec<Candidate>) -> Option<Candidate> {
 
 /// A value as a number in base units (bytes, milliseconds, cores), when it
 /// is one, so `4096MB` equals `4GB` and "beyond" has a meaning.
-fn numeric(lever: &Lever, value: &str) -> Option<f64> {
+pub fn numeric(lever: &Lever, value: &str) -> Option<f64> {
     let v = value.trim();
     match &lever.target {
         Target::Container {
@@ -240,6 +275,47 @@ mod tests {
         assert_eq!(wal_buffers.cost, Cost::Medium);
         let env = cand(pg("batch", Cost::Low, &["500"]), Disruption::Recreate, 5);
         assert_eq!(pick(vec![wal_buffers, env]).unwrap().lever.name, "batch");
+    }
+
+    #[test]
+    fn held_back_restarts_become_skipped_levers() {
+        let wal_buffers = cand(
+            pg("wal_buffers", Cost::Low, &["16MB"]),
+            Disruption::Restart,
+            0,
+        );
+        let max_wal = cand(
+            pg("max_wal_size", Cost::Low, &["4GB"]),
+            Disruption::Reload,
+            1,
+        );
+        let (kept, held) = hold_back_restarts(vec![wal_buffers, max_wal]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].lever.name, "max_wal_size");
+        assert_eq!(
+            held,
+            [Skipped {
+                lever: "wal_buffers".into(),
+                reason: RESTART_NOT_ALLOWED.into()
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn restart_levers_are_read_from_the_backend_plans() {
+        let catalog = Catalog::parse(
+            std::path::Path::new("levers.yaml"),
+            "levers:\n  wal_buffers: {kind: postgres, parameter: wal_buffers, cost: low, symptoms: [high_wal_rate], values: [16MB]}\n  max_wal_size: {kind: postgres, parameter: max_wal_size, cost: low, symptoms: [high_wal_rate], values: [4GB]}\n  done: {kind: postgres, parameter: done, cost: low, symptoms: [high_wal_rate], values: [1]}\n",
+        )
+        .unwrap();
+        let mut backend = crate::levers::fakes::FakeBackend::with(&[
+            ("wal_buffers", "4MB"),
+            ("max_wal_size", "1GB"),
+            ("done", "1"),
+        ]);
+        // `done` would restart too, but has no value left to move to.
+        backend.restart = vec!["wal_buffers".into(), "done".into()];
+        assert_eq!(restart_levers(&catalog, &backend).await, ["wal_buffers"]);
     }
 
     #[test]

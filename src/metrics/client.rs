@@ -7,13 +7,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 
+use super::http::{self, Auth};
 use super::{Metrics, MetricsError, Point};
+use crate::config::PrometheusConfig;
 
 #[derive(Debug, Clone)]
 pub struct PrometheusClient {
     http: reqwest::Client,
     base: String,
     timeout: Duration,
+    auth: Auth,
 }
 
 /// A scrape target as `/api/v1/targets` reports it.
@@ -144,20 +147,33 @@ fn timestamp(secs: f64) -> DateTime<Utc> {
 }
 
 impl PrometheusClient {
+    /// A client without credentials or TLS options.
     pub fn new(url: &str, timeout: Duration) -> Result<PrometheusClient, MetricsError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| MetricsError::Unreachable {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(PrometheusClient {
-            http,
-            base: url.trim_end_matches('/').to_string(),
+        PrometheusClient::from_config(&PrometheusConfig {
+            url: url.to_string(),
             timeout,
+            basic_auth: None,
+            bearer_token: None,
+            bearer_token_file: None,
+            headers: Default::default(),
+            tls_config: Default::default(),
         })
+    }
+
+    /// A client as `prometheus:` in tuner.yaml describes it: credentials
+    /// (files read now), extra headers, TLS roots and client certificate.
+    pub fn from_config(config: &PrometheusConfig) -> Result<PrometheusClient, MetricsError> {
+        Ok(PrometheusClient {
+            http: http::client(config)?,
+            base: config.url.trim_end_matches('/').to_string(),
+            timeout: config.timeout,
+            auth: http::auth(config)?,
+        })
+    }
+
+    fn request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.auth
+            .apply(self.http.get(format!("{}{path}", self.base)))
     }
 
     pub fn url(&self) -> &str {
@@ -179,6 +195,11 @@ impl PrometheusClient {
                 reason = s.to_string();
                 source = s.source();
             }
+            if reason.contains("certificate") || reason.contains("UnknownIssuer") {
+                reason.push_str(
+                    "; if an internal CA signed Prometheus' certificate, set prometheus.tls_config.ca_file to it",
+                );
+            }
             MetricsError::Unreachable {
                 url: self.base.clone(),
                 reason,
@@ -196,8 +217,7 @@ impl PrometheusClient {
         query: &str,
     ) -> Result<T, MetricsError> {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(path)
             .query(params)
             .send()
             .await
@@ -216,6 +236,7 @@ impl PrometheusClient {
             Err(_) => {
                 let body: String = body.chars().take(300).collect();
                 return Err(MetricsError::Http {
+                    url: self.base.clone(),
                     metric: metric.into(),
                     query: query.into(),
                     status: status.as_u16(),
@@ -253,8 +274,7 @@ impl PrometheusClient {
     /// `/-/ready`: Prometheus answers, has loaded its TSDB and config.
     pub async fn ready(&self) -> Result<(), MetricsError> {
         let response = self
-            .http
-            .get(format!("{}/-/ready", self.base))
+            .request("/-/ready")
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
@@ -263,7 +283,11 @@ impl PrometheusClient {
         } else {
             Err(MetricsError::Unreachable {
                 url: self.base.clone(),
-                reason: format!("/-/ready answered HTTP {}", response.status()),
+                reason: format!(
+                    "/-/ready answered HTTP {}{}",
+                    response.status(),
+                    super::http_hint(response.status().as_u16())
+                ),
             })
         }
     }

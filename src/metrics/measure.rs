@@ -48,7 +48,8 @@ impl WalWindow<'static> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MeasureError {
-    /// Prometheus did not answer (a runtime failure, exit 1).
+    /// Prometheus did not answer, or refused the request (a runtime
+    /// failure, exit 1).
     #[error(transparent)]
     Unreachable(MetricsError),
     /// Prometheus answered and refused or garbled queries: the config's to
@@ -154,9 +155,15 @@ fn keep<T>(
 ) -> Result<Option<T>, MeasureError> {
     match result {
         Ok(v) => Ok(Some(v)),
-        Err(e @ (MetricsError::Unreachable { .. } | MetricsError::Timeout { .. })) => {
-            Err(MeasureError::Unreachable(e))
-        }
+        // Not the query's fault: Prometheus (or a proxy in front of it)
+        // refused the request itself (401, 403, a 502 page) or was never
+        // reached. A runtime failure, exit 1.
+        Err(
+            e @ (MetricsError::Unreachable { .. }
+            | MetricsError::Timeout { .. }
+            | MetricsError::Http { .. }
+            | MetricsError::Setup { .. }),
+        ) => Err(MeasureError::Unreachable(e)),
         Err(e) => {
             // A WAL metric's instant and range fail alike: say it once.
             let problem = e.to_string();

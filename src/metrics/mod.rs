@@ -6,6 +6,7 @@
 
 pub mod baseline;
 pub mod client;
+pub mod http;
 pub mod lookback;
 pub mod measure;
 pub mod sample;
@@ -22,6 +23,10 @@ use chrono::{DateTime, Utc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
+    /// The client cannot be built from `prometheus:` (a credential or CA
+    /// file unreadable, a bad certificate): a configuration problem.
+    #[error("Prometheus at {url}: {reason}")]
+    Setup { url: String, reason: String },
     #[error("Prometheus at {url} is unreachable: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("Prometheus at {url} did not answer within {timeout:?}")]
@@ -36,8 +41,9 @@ pub enum MetricsError {
         error_type: String,
         message: String,
     },
-    #[error("metric {metric}: Prometheus answered HTTP {status} for {query:?}: {body}")]
+    #[error("metric {metric}: Prometheus at {url} answered HTTP {status} for {query:?}: {body}{}", http_hint(*.status))]
     Http {
+        url: String,
         metric: String,
         query: String,
         status: u16,
@@ -56,6 +62,15 @@ pub enum MetricsError {
         query: String,
         reason: String,
     },
+}
+
+/// What to check for the statuses a misconfigured access gives.
+pub(crate) fn http_hint(status: u16) -> &'static str {
+    match status {
+        401 => " (check prometheus.basic_auth or the bearer token in tuner.yaml)",
+        403 => " (the credentials are not allowed to query; check prometheus.headers for a tenant)",
+        _ => "",
+    }
 }
 
 /// One point of a range query.

@@ -5,15 +5,24 @@
 pub mod deploy;
 pub mod progress;
 pub mod sla;
+pub mod term;
+pub mod textfile;
 pub mod tune;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, ContentArrangement, Table};
+use comfy_table::presets::{ASCII_BORDERS_ONLY, UTF8_BORDERS_ONLY};
+use comfy_table::{Cell, ContentArrangement, Table};
 
-/// An empty table with the project's one look: light borders, wrapped to
-/// the terminal. Every table the tool prints starts here.
+/// An empty table with the project's one look: light borders (ASCII on a
+/// plain terminal, see [`term`]), wrapped to the terminal. Every table the
+/// tool prints starts here.
 pub fn styled() -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY)
+    let borders = if term::caps().unicode {
+        UTF8_BORDERS_ONLY
+    } else {
+        ASCII_BORDERS_ONLY
+    };
+    t.load_style(borders)
         .set_content_arrangement(ContentArrangement::Dynamic);
     t
 }
@@ -23,6 +32,14 @@ pub fn table(headers: &[&str]) -> Table {
     let mut t = styled();
     t.set_header(headers.iter().map(Cell::new).collect::<Vec<_>>());
     t
+}
+
+/// A note for the person running the command, on stderr: not a result,
+/// not an error (what was skipped and why, what to do next).
+pub fn note(message: &str) {
+    if !term::quiet() {
+        eprintln!("note: {message}");
+    }
 }
 
 /// Why a result did not reach stdout.

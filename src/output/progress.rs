@@ -13,8 +13,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::OutputFormat;
 use crate::journal::{Event, Events};
 
-/// The renderer for `format`.
+/// The renderer for `format`; nothing at all under `--quiet`.
 pub fn for_format(format: OutputFormat) -> Box<dyn Events> {
+    if super::term::quiet() {
+        return Box::new(crate::journal::Silent);
+    }
     match format {
         OutputFormat::Table => Box::new(Human::default()),
         OutputFormat::Json => Box::new(JsonLines),
@@ -36,7 +39,14 @@ impl Human {
 }
 
 fn bar(what: &str, total: Option<u64>) -> ProgressBar {
-    let draw = ProgressDrawTarget::stderr();
+    let caps = super::term::caps();
+    // A dumb terminal cannot move the cursor back: a bar would print a new
+    // line at every tick. The steps still reach the log.
+    let draw = if caps.animate {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
     match total {
         Some(total) => {
             let template = format!(
@@ -50,7 +60,11 @@ fn bar(what: &str, total: Option<u64>) -> ProgressBar {
         None => {
             let b = ProgressBar::with_draw_target(None, draw);
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
-                b.set_style(style);
+                b.set_style(if caps.unicode {
+                    style
+                } else {
+                    style.tick_chars("|/-\\ ")
+                });
             }
             b.set_message(what.to_string());
             b.enable_steady_tick(Duration::from_millis(200));

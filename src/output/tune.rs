@@ -3,6 +3,8 @@
 
 use comfy_table::Table;
 
+use super::term;
+
 use crate::config::Config;
 use crate::tune::report::{CycleReport, DryRunPlan, RunReport};
 use crate::tune::rollback::RollbackReport;
@@ -23,9 +25,9 @@ fn cycle_table(config: &Config, c: &CycleReport) -> String {
     let mut t = table();
     let was = c.mv.from.clone().unwrap_or_else(|| "default".into());
     let verdict = match c.verdict {
-        Some(v) if c.kept => format!("{v} → kept"),
-        Some(v) => format!("{v} → rolled back"),
-        None => "interrupted → rolled back".into(),
+        Some(v) if c.kept => format!("{v} {} kept", term::arrow()),
+        Some(v) => format!("{v} {} rolled back", term::arrow()),
+        None => format!("interrupted {} rolled back", term::arrow()),
     };
     t.set_header(vec![format!("cycle {}", c.cycle), c.change_id.clone()]);
     t.add_row(vec![
@@ -49,8 +51,9 @@ fn cycle_table(config: &Config, c: &CycleReport) -> String {
     t.add_row(vec![
         center.to_string(),
         format!(
-            "{} → {}",
+            "{} {} {}",
             value(config, &c.goal_metric, c.goal_before),
+            term::arrow(),
             value(config, &c.goal_metric, c.goal_after)
         ),
     ]);

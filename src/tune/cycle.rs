@@ -62,6 +62,10 @@ pub struct Options {
     pub windows: Windows,
     pub dry_run: bool,
     pub rule: Rule,
+    /// Whether levers whose plan restarts PostgreSQL may be chosen. The edge
+    /// decides (a yes on a terminal, `--yes`, `tune.allow_restart`); when
+    /// false they are passed over with that reason, as any refused lever.
+    pub allow_restart: bool,
 }
 
 /// The SLA metrics the judge protects, with their limits.
@@ -286,6 +290,13 @@ impl<'a> Tuner<'a> {
                 choose::candidates(self.cx.catalog, symptom, &self.exhausted, self.cx.backend)
                     .await?;
             passed_over.append(&mut skipped);
+            let found = if self.opts.allow_restart {
+                found
+            } else {
+                let (found, mut held) = choose::hold_back_restarts(found);
+                passed_over.append(&mut held);
+                found
+            };
             if let Some(candidate) = choose::pick(found) {
                 return Ok(Ok(Choice {
                     goal,

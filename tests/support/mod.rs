@@ -9,6 +9,7 @@ pub mod haproxy;
 pub mod load;
 pub mod postgres;
 pub mod prometheus;
+pub mod secured;
 pub mod swap;
 pub mod tune;
 

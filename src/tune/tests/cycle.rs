@@ -456,6 +456,7 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
         windows,
         dry_run: false,
         rule: Rule::default(),
+        allow_restart: true,
     };
     let (_keep, mut shutdown) = Shutdown::new();
     Tuner::new(cx, opts).run(&mut shutdown).await.unwrap();

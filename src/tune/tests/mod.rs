@@ -144,6 +144,19 @@ impl World {
         dry_run: bool,
         shutdown: &mut Shutdown,
     ) -> Result<RunReport, TuneError> {
+        self.tune_with(observer, max_cycles, dry_run, true, shutdown)
+            .await
+    }
+
+    /// `tune` with restart levers allowed or not.
+    pub(crate) async fn tune_with(
+        &self,
+        observer: &FakeObserver,
+        max_cycles: u32,
+        dry_run: bool,
+        allow_restart: bool,
+        shutdown: &mut Shutdown,
+    ) -> Result<RunReport, TuneError> {
         let cx = Context {
             config: &self.config,
             baseline: None,
@@ -167,6 +180,7 @@ impl World {
             },
             dry_run,
             rule: Rule::default(),
+            allow_restart,
         };
         Tuner::new(cx, opts).run(shutdown).await
     }
@@ -183,6 +197,7 @@ impl World {
     }
 }
 
+mod consent;
 mod cycle;
 mod recovery;
 mod unmeasured;
