@@ -1,6 +1,7 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
 pub mod baseline;
+pub mod check;
 pub mod context;
 pub mod deploy;
 pub mod health;
@@ -16,6 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Baseline(args) => baseline::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
+        Command::Check(args) => check::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Tune(args) => {
             let config = context::load_config(&cli)?;
