@@ -11,6 +11,7 @@ packages=(
   postgresql-15 postgresql-client-15 curl
   prometheus prometheus-postgres-exporter prometheus-node-exporter
   busybox-static docker-compose haproxy socat ca-certificates curl iproute2 shellcheck
+  libxml2-utils
 )
 
 missing=()
@@ -46,6 +47,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 else
   echo "setup: all packages present"
+fi
+
+# Locust (tests/check.rs runs it headless against loopback) comes from PyPI.
+LOCUST_VERSION=2.47.0
+if ! python3 -c "import locust, sys; sys.exit(locust.__version__ != '$LOCUST_VERSION')" 2>/dev/null; then
+  echo "setup: installing locust $LOCUST_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "locust==$LOCUST_VERSION"
 fi
 
 if ! docker_answers; then

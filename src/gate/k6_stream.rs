@@ -142,6 +142,12 @@ pub fn read(path: &Path, objectives: &[Objective]) -> Result<Reading, GateError>
         if text.is_empty() {
             continue;
         }
+        // Most lines are samples of metrics no objective reads: k6 writes
+        // them as `{"type":"Point",…,"metric":"NAME"}`, so the name is
+        // enough to skip them without parsing the rest.
+        if complete && skippable(text, &by_metric) {
+            continue;
+        }
         let line: Line = serde_json::from_slice(text).map_err(|e| {
             let problem = if !complete || e.is_eof() {
                 "truncated: the file ends inside a JSON line".to_string()
@@ -169,7 +175,7 @@ pub fn read(path: &Path, objectives: &[Objective]) -> Result<Reading, GateError>
             }
         }
         let wanted = by_metric.iter().find(|(m, _, _)| *m == line.metric);
-        if wanted.is_none() && !needs_span {
+        if wanted.is_none() {
             continue;
         }
         let bad_point = |e: serde_json::Error| {
@@ -334,7 +340,24 @@ fn sketch_note(exact: bool, n: u64) -> Option<String> {
     })
 }
 
-/// The first and last sample times.
+/// A sample line of a metric no objective reads.
+fn skippable(line: &[u8], by_metric: &[(String, Vec<usize>, bool)]) -> bool {
+    const POINT: &[u8] = br#"{"type":"Point","#;
+    const KEY: &[u8] = br#""metric":""#;
+    if !line.starts_with(POINT) || !line.ends_with(b"\"}") {
+        return false;
+    }
+    let Some(at) = line.windows(KEY.len()).rposition(|w| w == KEY) else {
+        return false;
+    };
+    let name = &line[at + KEY.len()..line.len() - 2];
+    if name.contains(&b'"') || name.contains(&b'\\') {
+        return false;
+    }
+    !by_metric.iter().any(|(m, _, _)| m.as_bytes() == name)
+}
+
+/// The first and last sample times of the metrics read.
 #[derive(Debug, Default)]
 struct Span {
     first: Option<f64>,
