@@ -198,6 +198,9 @@ pub struct Objective {
     /// tells its unit.
     #[serde(skip)]
     pub at: String,
+    /// `file:line:col` of each level (`target`, `warning`, `critical`).
+    #[serde(skip)]
+    places: Vec<(&'static str, String)>,
 }
 
 impl Objective {
@@ -247,18 +250,29 @@ impl Objective {
 
     /// [`Objective::levels`] with the error placed at the objective.
     pub fn levels_at(&self, unit: MetricUnit) -> Result<Levels, GateError> {
-        self.levels(unit).map_err(|e| {
-            let (key, message) = split_key(&e);
-            let key = key.map(|k| format!(".{k}")).unwrap_or_default();
-            GateError::Budget {
-                problems: vec![format!(
-                    "{}: objectives.{}{key}: {message} (measured in {})",
-                    self.at,
-                    self.name,
-                    serde_name(unit)
-                )],
-            }
+        self.levels(unit).map_err(|e| GateError::Budget {
+            problems: vec![format!(
+                "{} (measured in {})",
+                self.locate(&e),
+                serde_name(unit)
+            )],
         })
+    }
+
+    /// An error of [`Objective::levels`] placed at the level it is about
+    /// (`budget.yaml:9:5: objectives.p99.critical: …`), or at the objective.
+    pub fn locate(&self, error: &str) -> String {
+        match split_key(error) {
+            (Some(key), message) => {
+                let place = self
+                    .places
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(self.at.as_str(), |(_, p)| p.as_str());
+                format!("{place}: objectives.{}.{key}: {message}", self.name)
+            }
+            (None, message) => format!("{}: objectives.{}: {message}", self.at, self.name),
+        }
     }
 
     /// An error about this objective, placed at it.
@@ -328,7 +342,10 @@ impl Budget {
                 let place = locate(path, text, &["objectives", &name, key]);
                 format!("{place}: objectives.{name}.{key}")
             };
-            match objective(&name, o, at.clone(), &field) {
+            let places = ["target", "warning", "critical"]
+                .map(|k| (k, locate(path, text, &["objectives", &name, k])))
+                .to_vec();
+            match objective(&name, o, at.clone(), places, &field) {
                 Ok(o) => objectives.push(o),
                 Err(mut p) => problems.append(&mut p),
             }
@@ -359,6 +376,7 @@ fn objective(
     name: &str,
     raw: RawObjective,
     at: String,
+    places: Vec<(&'static str, String)>,
     field: &dyn Fn(&str) -> String,
 ) -> Result<Objective, Vec<String>> {
     let mut problems = Vec::new();
@@ -428,6 +446,7 @@ fn objective(
         warning: raw.warning,
         critical: raw.critical,
         at,
+        places,
     };
     // Level syntax now; values too when the unit is already known.
     for (key, written) in [

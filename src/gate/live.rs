@@ -127,6 +127,7 @@ metrics:
   wal_rate: {query: "rate(wal[1m])", unit: bytes_per_second, window: 5m, symptom: high_wal_rate}
   p95_write_latency: {query: "lat", unit: milliseconds, window: 5m}
   cpu_temp: {query: "temp", unit: celsius, window: 5m}
+  io_wait: {query: "io", unit: percent, window: 5m}
 profiles:
   p: {p95_write_latency: "<= 200ms"}
 "#;
@@ -187,7 +188,8 @@ objectives:
         let config = config();
         let text = BUDGET
             .replace("metric: cpu_temp", "metric: latency\n    stat: p95")
-            .replace("metric: wal_rate", "metric: wal_rate\n    unit: bytes");
+            .replace("metric: wal_rate", "metric: wal_rate\n    unit: bytes")
+            + "  io:\n    metric: io_wait\n    critical: \"> lots\"\n";
         let budget = Budget::from_str(Path::new("budget.yaml"), &text).unwrap();
         let err = check_objectives(&budget, &config).unwrap_err().to_string();
         assert!(err.contains("objectives.temperature.metric: with --live, \"latency\" must be a metric of tuner.yaml"), "{err}");
