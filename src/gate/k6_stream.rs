@@ -350,7 +350,9 @@ fn skippable(line: &[u8], by_metric: &[(String, Vec<usize>, bool)]) -> bool {
     let Some(at) = line.windows(KEY.len()).rposition(|w| w == KEY) else {
         return false;
     };
-    let name = &line[at + KEY.len()..line.len() - 2];
+    let Some(name) = line.get(at + KEY.len()..line.len() - 2) else {
+        return false;
+    };
     if name.contains(&b'"') || name.contains(&b'\\') {
         return false;
     }

@@ -149,3 +149,21 @@ fn k6_times_parse_fast_and_like_chrono() {
     assert_eq!(fast_epoch(b"yesterday"), None);
     assert!(epoch_seconds("09/05/2017").is_none());
 }
+
+#[test]
+fn the_skip_by_name_never_skips_what_it_cannot_read() {
+    let by_metric = vec![("http_req_duration".to_string(), vec![0], false)];
+    let skip = |line: &str| skippable(line.as_bytes(), &by_metric);
+    assert!(skip(
+        r#"{"type":"Point","data":{"value":1},"metric":"vus"}"#
+    ));
+    assert!(!skip(
+        r#"{"type":"Point","data":{"value":1},"metric":"http_req_duration"}"#
+    ));
+    assert!(!skip(
+        r#"{"type":"Metric","data":{"type":"gauge"},"metric":"vus"}"#
+    ));
+    // Odd endings fall through to the full parse, which reports them.
+    assert!(!skip(r#"{"type":"Point","data":{},"metric":"}"#));
+    assert!(!skip(r#"{"type":"Point","data":{},"metric":"a\"b"}"#));
+}
