@@ -1,23 +1,25 @@
-//! The `docker` wrapper the deploy and tune engines share, against the real
-//! engine: connect errors, live limit updates through the container's own
-//! CPU knob, memory usage, restart.
+//! `DockerRuntime`, the one `Runtime` the deploy, tune and health commands
+//! share, against the real engine: connect errors, finding and inspecting,
+//! live limit updates through the container's own CPU knob, usage and OOM
+//! events, restart, copy-in, and a clone created, started, renamed and
+//! removed the way a swap does it.
 
 mod support;
 
 use std::time::Duration;
 
-use support::docker::{facts, Scope, WEB_HC};
-use tuner::runtime::{CpuKnob, DockerClient};
+use support::docker::{facts, Scope, WEB_HC, WEB_NOHC};
+use tuner::runtime::{CpuKnob, DockerRuntime, FileIn, Health, Runtime, ServiceQuery};
 
-async fn client() -> DockerClient {
-    DockerClient::connect(None)
+async fn client() -> DockerRuntime {
+    DockerRuntime::connect(None)
         .await
         .expect("Docker engine reachable")
 }
 
 #[tokio::test]
 async fn unreachable_engine_names_the_socket() {
-    let err = DockerClient::connect(Some("unix:///nonexistent/tuner-test.sock"))
+    let err = DockerRuntime::connect(Some("unix:///nonexistent/tuner-test.sock"))
         .await
         .err()
         .expect("must fail");
@@ -35,7 +37,7 @@ async fn update_limits_uses_nano_cpus_and_moves_memory_with_swap() {
     let net = scope.network();
     let id = scope.run(&scope.name("nano"), &scope.name("nano"), WEB_HC, &net, &[]);
     let docker = client().await;
-    let before = docker.limits(&id).await.expect("limits");
+    let before = docker.inspect(&id).await.expect("inspect").limits;
     assert_eq!(
         (before.cpus, before.memory, before.knob),
         (1.0, 128 << 20, CpuKnob::NanoCpus)
@@ -80,7 +82,7 @@ async fn update_limits_keeps_a_quota_container_on_its_quota() {
         WEB_HC,
     ]);
     let docker = client().await;
-    let before = docker.limits(&out).await.expect("limits");
+    let before = docker.inspect(&out).await.expect("inspect").limits;
     assert_eq!(
         (before.cpus, before.knob),
         (0.5, CpuKnob::Quota { period: 100_000 })
@@ -108,7 +110,7 @@ async fn memory_usage_and_restart() {
         &[],
     );
     let docker = client().await;
-    let usage = docker.memory_usage(&id).await.expect("stats");
+    let usage = docker.usage(&id, None).await.expect("stats").memory;
     assert!(
         usage.usage > 0 && usage.working_set() <= usage.usage,
         "{usage:?}"
@@ -134,4 +136,296 @@ async fn memory_usage_and_restart() {
         .await
         .expect_err("1M is below any usage");
     assert!(err.to_string().contains("below its current usage"), "{err}");
+}
+
+/// A config with no `docker.host` unless `host` is given, for the binary.
+fn config_with_docker_host(host: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("tuner-test-runtime-cfg-")
+        .tempdir()
+        .expect("temp dir");
+    let docker = host
+        .map(|h| format!("docker:\n  host: {h}\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "prometheus:\n  url: http://127.0.0.1:9\npostgres:\n  dsn: postgresql://postgres@127.0.0.1:1/app\nprofile: development\npaths:\n  state_dir: state\nmetrics:\n  io_wait:\n    query: up\n    unit: percent\n    window: 1m\nprofiles:\n  development:\n    io_wait: \"< 25%\"\n{docker}"
+    );
+    std::fs::write(dir.path().join("tuner.yaml"), text).expect("write config");
+    dir
+}
+
+/// `deploy` and `status --health` reach the engine the same way: the
+/// config's `docker.host`, overridden by `DOCKER_HOST` (README).
+#[test]
+fn every_command_connects_through_docker_host_and_the_config() {
+    let run = |dir: &tempfile::TempDir, env: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new(support::tuner_bin());
+        cmd.arg("--config")
+            .arg(dir.path().join("tuner.yaml"))
+            .args(args)
+            .env_remove("DOCKER_HOST");
+        if let Some(host) = env {
+            cmd.env("DOCKER_HOST", host);
+        }
+        let out = cmd.output().expect("run tuner");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let commands = [
+        &["deploy", "status", "web"][..],
+        &["--output", "json", "status", "--health"][..],
+    ];
+    let env = "unix:///nonexistent/tuner-env.sock";
+    let from_config = config_with_docker_host(Some("unix:///nonexistent/tuner-cfg.sock"));
+    let no_host = config_with_docker_host(None);
+    for args in commands {
+        let text = run(&from_config, None, args);
+        assert!(
+            text.contains("unix:///nonexistent/tuner-cfg.sock"),
+            "{args:?}: {text}"
+        );
+        for dir in [&from_config, &no_host] {
+            let text = run(dir, Some(env), args);
+            assert!(
+                text.contains(env) && !text.contains("tuner-cfg"),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn finds_and_inspects_a_service_in_tuners_terms() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let service = scope.name("find");
+    let id = scope.run(
+        &scope.name("find-1"),
+        &service,
+        WEB_HC,
+        &net,
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "7",
+        ],
+    );
+    let rt = client().await;
+    let engine = rt.engine().await.expect("engine");
+    assert!(engine.cpus >= 1 && !engine.version.is_empty(), "{engine:?}");
+    let found = rt
+        .find_one(&ServiceQuery {
+            service: service.clone(),
+            project: Some(format!("{}-p", scope.prefix)),
+        })
+        .await
+        .expect("find by Compose labels");
+    assert_eq!(
+        (found.id.as_str(), found.state.as_str()),
+        (id.as_str(), "running")
+    );
+    let err = rt
+        .find_one(&ServiceQuery {
+            service: scope.name("nothing"),
+            project: None,
+        })
+        .await
+        .expect_err("no such service");
+    assert!(err.to_string().contains("no container found"), "{err}");
+
+    let c = rt.inspect(&found.name).await.expect("inspect");
+    assert_eq!((c.image.as_str(), c.running), (WEB_HC, true));
+    assert!(c.has_healthcheck);
+    assert_eq!(c.labels["com.docker.compose.service"], service);
+    assert_eq!(c.exposed, vec!["8080/tcp".to_string()]);
+    assert_eq!(c.published.len(), 1, "{:?}", c.published);
+    assert_eq!(
+        (
+            c.published[0].port.as_str(),
+            c.published[0].host_ip.as_str()
+        ),
+        ("8080/tcp", "127.0.0.1")
+    );
+    assert!(c.published[0].host_port.parse::<u16>().is_ok());
+    assert!(c
+        .networks
+        .iter()
+        .any(|n| n.network == net && !n.ip.is_empty()));
+    assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(c.stop_timeout, Some(7));
+    assert_eq!(c.limits.memory, 128 << 20);
+    assert!(rt
+        .try_inspect(&scope.name("gone"))
+        .await
+        .expect("a missing container is not an error")
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_clone_is_created_started_renamed_and_removed_as_a_swap_does() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let blue_name = scope.name("web");
+    let port = support::free_publish_port();
+    let blue = scope.run(
+        &blue_name,
+        &scope.name("svc"),
+        WEB_HC,
+        &net,
+        &["-p", &format!("127.0.0.1:{port}:8080")],
+    );
+    let rt = client().await;
+    let old = rt.inspect(&blue).await.expect("inspect blue").limits;
+    let new = old.resized(0.5, 96 << 20);
+    let spec = rt
+        .clone_spec(&blue, &new, &[("tuner.test".into(), "green".into())])
+        .await
+        .expect("clone spec");
+    assert_eq!(
+        spec.moved_ports,
+        vec![format!("8080/tcp -> 127.0.0.1:{port}")]
+    );
+    let green_at = spec.address.clone().expect("green's port is chosen now");
+    assert!(green_at.starts_with("127.0.0.1:") && !green_at.ends_with(&format!(":{port}")));
+
+    let green_name = scope.name("web-green");
+    let green = rt.create_clone(&green_name, &spec).await.expect("create");
+    let created = rt.inspect(&green).await.expect("inspect green");
+    assert_eq!(
+        (created.state.as_str(), created.running),
+        ("created", false)
+    );
+    assert!(created.limits.same_size(&new), "{:?}", created.limits);
+    assert_eq!(created.labels["tuner.test"], "green");
+    assert_eq!(
+        created.labels["com.docker.compose.service"],
+        scope.name("svc")
+    );
+    rt.start(&green).await.expect("start");
+    assert!(
+        support::wait_until(Duration::from_secs(30), || facts(&green).health
+            == "healthy"),
+        "green never became healthy"
+    );
+    let started = rt.inspect(&green).await.expect("inspect green");
+    assert_eq!(started.health, Health::Healthy);
+    assert_eq!(
+        format!("127.0.0.1:{}", started.published[0].host_port),
+        green_at
+    );
+
+    let err = rt
+        .rename(&green, &blue_name)
+        .await
+        .expect_err("the name is blue's");
+    assert!(err.to_string().contains("rename container"), "{err}");
+    rt.stop(&blue, Some(Duration::from_secs(1)))
+        .await
+        .expect("stop");
+    rt.stop(&blue, Some(Duration::from_secs(1)))
+        .await
+        .expect("stopping a stopped container is fine");
+    assert!(!rt.inspect(&blue).await.expect("inspect").running);
+    rt.remove(&blue, false).await.expect("remove stopped blue");
+    rt.rename(&green, &blue_name).await.expect("rename");
+    assert_eq!(rt.inspect(&blue_name).await.expect("by name").id, green);
+    rt.remove(&green, true).await.expect("remove");
+    rt.remove(&green, true)
+        .await
+        .expect("removing a removed container is fine");
+}
+
+#[tokio::test]
+async fn copy_in_writes_a_file_into_a_stopped_container() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let id = scope.run(
+        &scope.name("copy"),
+        &scope.name("copy"),
+        WEB_NOHC,
+        &net,
+        &[],
+    );
+    let rt = client().await;
+    rt.stop(&id, Some(Duration::from_secs(1)))
+        .await
+        .expect("stop");
+    let file = FileIn {
+        name: "tuner.conf",
+        contents: b"limit = 1\n",
+        mode: 0o640,
+        uid: 65534,
+        gid: 65534,
+    };
+    rt.copy_in(&id, "/tmp", file).await.expect("copy in");
+    rt.start(&id).await.expect("start");
+    assert_eq!(
+        support::docker::docker(&["exec", &id, "cat", "/tmp/tuner.conf"]),
+        "limit = 1"
+    );
+    let listing = support::docker::docker(&["exec", &id, "ls", "-ln", "/tmp/tuner.conf"]);
+    let fields: Vec<&str> = listing.split_whitespace().collect();
+    assert_eq!(
+        (fields[0], fields[2], fields[3]),
+        ("-rw-r-----", "65534", "65534"),
+        "{listing}"
+    );
+    let err = rt
+        .copy_in(
+            &id,
+            "/tmp",
+            FileIn {
+                name: "../x",
+                ..file
+            },
+        )
+        .await
+        .expect_err("a path is not a file name");
+    assert!(err.to_string().contains("../x"), "{err}");
+}
+
+#[tokio::test]
+async fn usage_reads_cpu_memory_and_oom_kills() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let id = scope.run(
+        &scope.name("oom"),
+        &scope.name("oom"),
+        WEB_NOHC,
+        &net,
+        &["--memory", "24m", "--memory-swap", "24m"],
+    );
+    let rt = client().await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let calm = rt.usage(&id, Some(since)).await.expect("usage");
+    assert_eq!(calm.oom_events, Some(0));
+    assert_eq!(calm.memory.limit, 24 << 20);
+    assert!(calm.cpu_seconds > 0.0, "{calm:?}");
+    assert!((chrono::Utc::now() - calm.read_at).num_seconds().abs() < 60);
+
+    // A shell that reads an endless `yes` into a variable grows until the
+    // kernel kills it inside the container's cgroup (the shell drops NUL
+    // bytes, so /dev/zero would never fill it).
+    let out = support::docker::docker_try(&["exec", &id, "sh", "-c", "x=$(/bin/busybox yes)"]);
+    assert!(!out.status.success(), "the hog was not killed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let u = rt.usage(&id, Some(since)).await.expect("usage");
+        if u.oom_events.unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no OOM event: {u:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        rt.usage(&id, None).await.expect("usage").oom_events,
+        None,
+        "not asked"
+    );
 }

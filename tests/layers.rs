@@ -2,7 +2,8 @@
 //! point one way, down the layers of DESIGN.md, and form no cycle.
 //!
 //! Production code only: a file's inline `#[cfg(test)] mod tests` and the
-//! test-only files (`tests.rs`, `fakes.rs`, `*_tests.rs`) may reach across
+//! test-only files (`tests.rs`, `fakes.rs`, `*_tests.rs`, and whatever is
+//! under a module's `tests/`, `fake/` or `fakes/` folder) may reach across
 //! layers to build their fixtures. `make lint` runs this test.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,9 +41,17 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Test-only by the project's naming: `tests.rs`, `fakes.rs`, `*_tests.rs`,
+/// or anything under a `tests/`, `fake/` or `fakes/` folder of a module.
+/// `path` is relative to `src/`, so where the checkout lives cannot matter.
 fn is_test_only(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name == "tests.rs" || name == "fakes.rs" || name.ends_with("_tests.rs")
+    let in_test_folder = path
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.components())
+        .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "fake" | "fakes")));
+    name == "tests.rs" || name == "fakes.rs" || name.ends_with("_tests.rs") || in_test_folder
 }
 
 /// The text of a file up to its test module, without line comments.
@@ -103,7 +112,7 @@ fn graph(src: &Path) -> Graph {
             continue;
         };
         let entry = graph.entry(module.clone()).or_default();
-        if is_test_only(&file) {
+        if is_test_only(file.strip_prefix(src).unwrap_or(&file)) {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("read a source file");
@@ -211,6 +220,15 @@ fn the_check_catches_a_cycle_and_an_upward_import() {
     let problems = violations(&upward);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("postgres (systems) imports tune (actions)"));
+}
+
+#[test]
+fn test_only_files_are_known_by_their_place_under_src() {
+    assert!(is_test_only(Path::new("tune/tests/cycle.rs")));
+    assert!(is_test_only(Path::new("runtime/fake/world.rs")));
+    assert!(is_test_only(Path::new("deploy/swap_tests.rs")));
+    assert!(!is_test_only(Path::new("tune/cycle.rs")));
+    assert!(!is_test_only(Path::new("deploy/plan.rs")));
 }
 
 #[test]

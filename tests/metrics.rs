@@ -64,6 +64,34 @@ async fn queries_targets_and_no_data_against_a_real_chain() {
     assert!(points.len() >= 2, "{points:?}");
     assert!(points.iter().all(|p| p.value == 1.0));
 
+    // Several series are a configuration error naming the query and the
+    // count, never reduced to one (the max would flatter a higher-is-better
+    // metric), for instant and range queries alike.
+    let two = r#"label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")"#;
+    let err = prom.instant("xact_rate", two).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, MetricsError::SeveralSeries { count: 2, .. })
+            && msg.contains("xact_rate")
+            && msg.contains("2 series")
+            && msg.contains(r#"a="x""#),
+        "{msg}"
+    );
+    let err = prom
+        .range(
+            "xact_rate",
+            two,
+            end - chrono::Duration::seconds(10),
+            end,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, MetricsError::SeveralSeries { count: 2, .. }),
+        "{err:?}"
+    );
+
     // Syntax errors carry Prometheus' message and the metric's name.
     let err = prom
         .instant("p95_write_latency", "rate(foo[5m]")

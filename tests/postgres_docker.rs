@@ -8,7 +8,19 @@ mod support;
 
 use std::process::Command;
 
+use std::sync::Arc;
+
 use tuner::postgres::{DockerRestarter, Restarter};
+use tuner::runtime::{DockerRuntime, Runtime};
+
+/// The runtime every command builds: `docker.host`, else `DOCKER_HOST`.
+async fn runtime() -> Arc<dyn Runtime> {
+    Arc::new(
+        DockerRuntime::connect(None)
+            .await
+            .expect("Docker engine reachable"),
+    )
+}
 
 const IMAGE: &str = "tuner-test/pg-restarter:1";
 
@@ -99,7 +111,7 @@ async fn docker_restarter_restarts_and_restores_auto_conf_into_a_stopped_contain
         data_dir: "/data".into(),
         file_uid: 70,
         file_gid: 70,
-        ..DockerRestarter::new(&name)
+        ..DockerRestarter::new(runtime().await, &name)
     };
     assert!(restarter.describe().contains(&name));
 
@@ -153,7 +165,7 @@ async fn docker_restarter_names_a_missing_container() {
         eprintln!("skipped: no Docker daemon");
         return;
     }
-    let restarter = DockerRestarter::new("tuner-test-no-such-container");
+    let restarter = DockerRestarter::new(runtime().await, "tuner-test-no-such-container");
     let e = restarter.restart().await.unwrap_err().to_string();
     assert!(e.contains("tuner-test-no-such-container"), "{e}");
 }
@@ -164,7 +176,6 @@ async fn docker_restarter_names_a_missing_container() {
 /// else the demo's `local/postgres:15`. Skipped otherwise.
 #[tokio::test]
 async fn docker_restarter_applies_a_restart_setting_and_recovers_from_a_failed_start() {
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
     use tuner::postgres::{Database, PgDatabase, PgOptions, PostgresError, SettingChange};
 
@@ -196,7 +207,7 @@ async fn docker_restarter_applies_a_restart_setting_and_recovers_from_a_failed_s
 
     let restarter = Arc::new(DockerRestarter {
         stop_timeout_secs: 60,
-        ..DockerRestarter::new(&name)
+        ..DockerRestarter::new(runtime().await, &name)
     });
     let dsn = format!("postgresql://postgres:{password}@127.0.0.1:{port}/postgres");
     let options = PgOptions {

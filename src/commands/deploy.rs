@@ -1,5 +1,5 @@
 //! `tuner deploy SERVICE CPU MEM`, `tuner deploy status SERVICE`,
-//! `tuner deploy rollback SERVICE`: wires config, Docker, router and journal,
+//! `tuner deploy rollback SERVICE`: wires config, the Docker runtime, router and journal,
 //! then calls the deploy core and prints its results.
 
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::journal::Shutdown;
 use crate::cli::{
     Cli, DeployAction, DeployArgs, DeployOptions, OutputFormat, Strategy as CliStrategy,
 };
@@ -23,7 +24,7 @@ use crate::deploy::swap::{Report, Swap};
 use crate::deploy::{inplace, metrics, routing, DeployError, Target};
 use crate::exit::{UsageError, OK};
 use crate::journal::JournalError;
-use crate::runtime::{DockerClient, ServiceQuery};
+use crate::runtime::{DockerRuntime, Runtime, ServiceQuery};
 
 /// Everything a deploy subcommand needs, built once.
 struct Context_ {
@@ -31,7 +32,7 @@ struct Context_ {
     deploy: DeployConfig,
     state_dir: PathBuf,
     metrics_dir: Option<PathBuf>,
-    docker: DockerClient,
+    runtime: Box<dyn Runtime>,
     router: Box<dyn Router>,
 }
 
@@ -97,7 +98,7 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
             d.clone()
         }
     });
-    let docker = DockerClient::connect(config.docker.host.as_deref()).await?;
+    let runtime = Box::new(DockerRuntime::connect(config.docker.host.as_deref()).await?);
     let router = routing::router_for(&deploy.router, &config.base_dir()).map_err(|problems| {
         // Located like every other config problem: `file:line:col: key: ...`.
         let text = std::fs::read_to_string(&config.source).unwrap_or_default();
@@ -121,7 +122,7 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
         state_dir: config.paths.state_dir.clone(),
         metrics_dir,
         deploy,
-        docker,
+        runtime,
         router,
     })
 }
@@ -166,7 +167,7 @@ struct DeployOutput<'a> {
 async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> anyhow::Result<u8> {
     let journal = ServiceJournal::new(&cx.state_dir, service);
     if dry_run {
-        let mut plan = prepare::build(&cx.docker, &req, &cx.deploy, cx.router.as_ref())
+        let mut plan = prepare::build(cx.runtime.as_ref(), &req, &cx.deploy, cx.router.as_ref())
             .await
             .map_err(usage)?;
         if let Some(open) = journal.open()? {
@@ -199,7 +200,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
         .lock()
         .with_context(|| format!("cannot deploy {service} now"))?;
     let recovered = recover_open(
-        &cx.docker,
+        cx.runtime.as_ref(),
         cx.router.as_ref(),
         &journal,
         req.timings.health_timeout,
@@ -208,7 +209,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     if let Some(r) = &recovered {
         eprintln!("{r}");
     }
-    let plan = prepare::build(&cx.docker, &req, &cx.deploy, cx.router.as_ref())
+    let plan = prepare::build(cx.runtime.as_ref(), &req, &cx.deploy, cx.router.as_ref())
         .await
         .map_err(usage)?;
     if plan.old.same_size(&plan.new) {
@@ -233,26 +234,29 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     if cx.output == OutputFormat::Table {
         emit(&crate::output::deploy::plan(&plan))?;
     }
+    let events = crate::output::progress::for_format(cx.output);
+    let mut shutdown = super::interrupts::from_ctrl_c(super::interrupts::DEPLOY);
     let work = async {
         match req.strategy {
             Strategy::BlueGreen => {
                 Swap {
-                    docker: &cx.docker,
+                    runtime: cx.runtime.as_ref(),
                     router: cx.router.as_ref(),
                     journal: &journal,
                     timings: req.timings,
+                    events: events.as_ref(),
                 }
                 .run(&plan)
                 .await
             }
-            Strategy::InPlace => inplace::run(&cx.docker, &journal, &plan).await,
+            Strategy::InPlace => inplace::run(cx.runtime.as_ref(), &journal, &plan).await,
         }
     };
     let result = tokio::select! {
         r = work => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = shutdown.reached(1) => {
             write_metrics(cx);
-            return interrupted(cx, &journal, req.timings.health_timeout).await;
+            return interrupted(cx, &journal, req.timings.health_timeout, &mut shutdown).await;
         }
     };
     write_metrics(cx);
@@ -304,11 +308,11 @@ async fn interrupted(
     cx: &Context_,
     journal: &ServiceJournal,
     health_timeout: Duration,
+    shutdown: &mut Shutdown,
 ) -> anyhow::Result<u8> {
-    eprintln!("interrupted: finishing or undoing the swap so one healthy container serves (Ctrl-C again to abort)");
     let recovered = tokio::select! {
-        r = recover_open(&cx.docker, cx.router.as_ref(), journal, health_timeout) => r?,
-        _ = tokio::signal::ctrl_c() => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
+        r = recover_open(cx.runtime.as_ref(), cx.router.as_ref(), journal, health_timeout) => r?,
+        _ = shutdown.reached(2) => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
     };
     write_metrics(cx);
     match recovered {
@@ -328,14 +332,10 @@ fn print<T: Serialize>(
     }
 }
 
-/// Writes a result to stdout; a closed pipe (`| head`) is not an error.
+/// Writes a result through the one stdout writer: a closed pipe (`| head`)
+/// ends the run quietly with exit 0, the deploy itself already done.
 fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    Ok(crate::output::emit(text)?)
 }
 
 /// Metrics are a side output: a failure to write them is logged, not fatal.
@@ -354,7 +354,7 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
     let recovered = match journal.lock() {
         Ok(_lock) => {
             let r = recover_open(
-                &cx.docker,
+                cx.runtime.as_ref(),
                 cx.router.as_ref(),
                 &journal,
                 Duration::from_secs(120),
@@ -377,13 +377,13 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
         project,
     };
     let found = cx
-        .docker
+        .runtime
         .find_service(&query)
         .await
         .map_err(|e| usage(e.into()))?;
     let mut containers = Vec::new();
     for f in &found {
-        containers.push(cx.docker.live(&f.id).await?);
+        containers.push(cx.runtime.inspect(&f.id).await?);
     }
     let mut deploys = journal.history()?;
     let keep = deploys.len().saturating_sub(10);

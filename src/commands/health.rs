@@ -9,6 +9,8 @@ use super::context;
 use crate::cli::{Cli, OutputFormat};
 use crate::config::{redact_dsn, Config};
 use crate::exit;
+use crate::runtime::docker::{self, DockerRuntime};
+use crate::runtime::{DockerError, Runtime};
 
 #[derive(Debug, Serialize)]
 pub struct Check {
@@ -24,10 +26,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<u8> {
     match cli.output {
         OutputFormat::Json => crate::output::print_json(&checks)?,
         OutputFormat::Table => {
-            for c in &checks {
-                let mark = if c.ok { "✓" } else { "✗" };
-                println!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail);
-            }
+            let lines: Vec<String> = checks
+                .iter()
+                .map(|c| {
+                    let mark = if c.ok { "✓" } else { "✗" };
+                    format!("{mark} {:<28} {:<45} {}", c.component, c.endpoint, c.detail)
+                })
+                .collect();
+            crate::output::emit(&lines.join("\n"))?;
         }
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
@@ -153,28 +159,25 @@ fn postgres_reason(e: &tokio_postgres::Error) -> String {
 }
 
 async fn check_docker(config: &Config) -> Check {
-    let endpoint = docker_endpoint(config.docker.host.as_deref());
-    let result = async {
-        let docker = match config.docker.host.as_deref() {
-            Some(h) if h.starts_with("unix://") => {
-                bollard::Docker::connect_with_unix(h, 10, bollard::API_DEFAULT_VERSION)
-            }
-            Some(h) => bollard::Docker::connect_with_http(h, 10, bollard::API_DEFAULT_VERSION),
-            None => bollard::Docker::connect_with_defaults(),
-        }
-        .map_err(|e| e.to_string())?;
-        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+    let configured = config.docker.host.as_deref();
+    let endpoint = docker::resolve_host(configured);
+    // One budget for connecting and asking: a health line must not hang on
+    // an engine that accepts connections and never answers.
+    let result = tokio::time::timeout(Duration::from_secs(5), async {
+        let runtime = DockerRuntime::connect(configured)
             .await
-            .map_err(|_| "no answer within 5s".to_string())?
-            .map_err(|e| e.to_string())?;
-        let version = docker.version().await.map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                DockerError::Connect { reason, .. } => reason,
+                other => other.to_string(),
+            })?;
+        let engine = runtime.engine().await.map_err(|e| e.to_string())?;
         Ok::<String, String>(format!(
             "engine {} (API {})",
-            version.version.unwrap_or_default(),
-            version.api_version.unwrap_or_default()
+            engine.version, engine.api_version
         ))
-    }
-    .await;
+    })
+    .await
+    .unwrap_or_else(|_| Err("no answer within 5s".to_string()));
     match result {
         Ok(detail) => Check {
             component: "docker".into(),
@@ -189,12 +192,4 @@ async fn check_docker(config: &Config) -> Check {
             detail: format!("Docker engine not reachable at {endpoint}: {reason}"),
         },
     }
-}
-
-/// The socket or URL a connection will try, for messages.
-fn docker_endpoint(configured: Option<&str>) -> String {
-    configured
-        .map(str::to_string)
-        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
 }

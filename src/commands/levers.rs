@@ -1,6 +1,6 @@
 //! The real lever backends for `tune` and `rollback`: PostgreSQL through the
-//! safe applier, containers through the Docker API, plus the env-file and
-//! command backends.
+//! safe applier, containers through the one Docker runtime (shared with the
+//! PostgreSQL restarter), plus the env-file and command backends.
 
 use std::sync::Arc;
 
@@ -11,13 +11,13 @@ use crate::exit::UsageError;
 use crate::levers::backends::{ContainerLevers, PostgresLevers, Router};
 use crate::levers::LeverBackend;
 use crate::postgres::{ArgvRestarter, DockerRestarter, PgDatabase, PgOptions, Restarter};
-use crate::runtime::{DockerClient, ServiceQuery};
+use crate::runtime::{DockerRuntime, Runtime, ServiceQuery};
 
 pub async fn real(config: &Config) -> anyhow::Result<Router> {
-    let docker = DockerClient::connect(config.docker.host.as_deref())
+    let runtime: Option<Arc<dyn Runtime>> = DockerRuntime::connect(config.docker.host.as_deref())
         .await
         .ok()
-        .map(Arc::new);
+        .map(|r| Arc::new(r) as Arc<dyn Runtime>);
     let project = config.compose.as_ref().map(|c| c.project.clone());
     let settings = config.tune.clone().unwrap_or_default();
 
@@ -26,15 +26,15 @@ pub async fn real(config: &Config) -> anyhow::Result<Router> {
         None => None,
         Some(r) => match (&r.container, &r.argv) {
             (Some(service), None) => {
-                let docker = docker.as_ref().ok_or_else(|| {
+                let runtime = runtime.as_ref().ok_or_else(|| {
                     anyhow::anyhow!("tune.restarter.container {service:?} needs the Docker engine, which is not reachable")
                 })?;
-                let found = docker
+                let found = runtime
                     .find_one(&ServiceQuery { service: service.clone(), project: project.clone() })
                     .await
                     .with_context(|| format!("cannot find the PostgreSQL container for tune.restarter.container {service:?}"))?;
                 postgres_container = Some((service.clone(), found.name.clone()));
-                let mut restarter = DockerRestarter::new(found.name);
+                let mut restarter = DockerRestarter::new(runtime.clone(), found.name);
                 restarter.stop_timeout_secs = r.timeout.as_secs().min(u32::MAX as u64) as _;
                 Some(Arc::new(restarter))
             }
@@ -65,10 +65,10 @@ pub async fn real(config: &Config) -> anyhow::Result<Router> {
         options.restart_timeout = r.timeout;
     }
     // Shared memory must fit the container's memory limit before a restart.
-    if let (Some(docker), Some((_, name))) = (&docker, &postgres_container) {
-        if let Ok(limits) = docker.limits(name).await {
-            if limits.memory > 0 {
-                options.memory_limit_bytes = Some(limits.memory);
+    if let (Some(runtime), Some((_, name))) = (&runtime, &postgres_container) {
+        if let Ok(c) = runtime.inspect(name).await {
+            if c.limits.memory > 0 {
+                options.memory_limit_bytes = Some(c.limits.memory);
             }
         }
     }
@@ -77,10 +77,10 @@ pub async fn real(config: &Config) -> anyhow::Result<Router> {
         db,
         state_dir: config.paths.state_dir.clone(),
     });
-    let container: Option<Arc<dyn LeverBackend>> = docker.map(|docker| {
+    let container: Option<Arc<dyn LeverBackend>> = runtime.map(|runtime| {
         let db_for_memory = PgDatabase::new(&config.postgres.dsn, None, PgOptions::default()).ok();
         Arc::new(ContainerLevers {
-            docker,
+            runtime,
             project,
             state_dir: config.paths.state_dir.clone(),
             postgres_service: postgres_container.map(|(service, _)| service),

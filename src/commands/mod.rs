@@ -5,6 +5,7 @@ pub mod check;
 pub mod context;
 pub mod deploy;
 pub mod health;
+pub mod interrupts;
 pub mod levers;
 pub mod rollback;
 pub mod status;
@@ -31,7 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 args,
                 &router,
                 &prometheus,
-                tune::ctrl_c(),
+                interrupts::from_ctrl_c(interrupts::TUNE),
             )
             .await
         }

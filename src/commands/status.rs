@@ -14,13 +14,15 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> anyhow::Result<u8> {
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
     let wal = WalWindow::from_config(&config);
     let report = measure(&prometheus, &config, baseline.as_ref(), wal).await?;
+    let code = exit::for_sla(report.verdict);
     match cli.output {
         OutputFormat::Json => crate::output::print_json(&report)?,
         OutputFormat::Table => crate::output::emit_raw(&crate::output::sla::status(
             &report,
             baseline.as_ref(),
             &config.paths.baseline,
+            code,
         ))?,
     }
-    Ok(exit::for_sla(report.verdict))
+    Ok(code)
 }

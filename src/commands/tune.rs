@@ -69,28 +69,6 @@ pub fn to_anyhow(error: TuneError) -> anyhow::Error {
     }
 }
 
-/// Ctrl-C feeds the cycle's shutdown: the first finishes by rolling back the
-/// open change, the second aborts the rollback (the journal keeps it for
-/// `tuner rollback`), a third exits at once.
-pub fn ctrl_c() -> Shutdown {
-    let (trigger, shutdown) = Shutdown::new();
-    tokio::spawn(async move {
-        let mut seen = 0u32;
-        while tokio::signal::ctrl_c().await.is_ok() {
-            seen += 1;
-            if seen >= 3 {
-                eprintln!("interrupted three times: exiting now; run `tuner rollback` to restore any open change");
-                std::process::exit(130);
-            }
-            if seen == 1 {
-                eprintln!("interrupt: rolling back the open change (press Ctrl-C again to abort)");
-            }
-            trigger.interrupt();
-        }
-    });
-    shutdown
-}
-
 /// Flags override `tune:` in tuner.yaml, which overrides the defaults.
 pub fn windows(config: &Config, args: &TuneArgs) -> Result<Windows, UsageError> {
     let base = config.tune.clone().unwrap_or_default();

@@ -2,12 +2,13 @@
 //! has a healthcheck, else an HTTP probe from labels or flags; a green with
 //! neither is refused before anything is created.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bollard::models::ContainerInspectResponse;
 use serde::Serialize;
+use tokio::time::Instant;
 
-use crate::runtime::{DockerClient, Health, LiveContainer};
+use crate::journal::Events;
+use crate::runtime::{Container, Health, Runtime};
 
 pub const PATH_LABEL: &str = "tuner.health.path";
 pub const PORT_LABEL: &str = "tuner.health.port";
@@ -32,15 +33,8 @@ impl std::fmt::Display for Probe {
 
 /// Chooses the probe for a clone of `blue`: flags, then labels, then the
 /// healthcheck; `None` when there is nothing to probe with.
-pub fn choose(
-    blue: &ContainerInspectResponse,
-    flag_path: Option<&str>,
-    flag_port: Option<u16>,
-) -> Option<Probe> {
-    let config = blue.config.as_ref();
-    let labels = config.and_then(|c| c.labels.as_ref());
-    let label =
-        |names: [&str; 2]| labels.and_then(|l| names.iter().find_map(|n| l.get(*n).cloned()));
+pub fn choose(blue: &Container, flag_path: Option<&str>, flag_port: Option<u16>) -> Option<Probe> {
+    let label = |names: [&str; 2]| names.iter().find_map(|n| blue.labels.get(*n).cloned());
     let path = flag_path
         .map(str::to_string)
         .or_else(|| label([PATH_LABEL, "tuner.health-path"]));
@@ -54,11 +48,7 @@ pub fn choose(
         };
         return Some(Probe::Http { port, path });
     }
-    let has_check = config
-        .and_then(|c| c.healthcheck.as_ref())
-        .and_then(|h| h.test.as_ref())
-        .is_some_and(|t| !t.is_empty() && t[0] != "NONE");
-    has_check.then_some(Probe::Docker)
+    blue.has_healthcheck.then_some(Probe::Docker)
 }
 
 /// Why green is not ready, for the phase error.
@@ -85,28 +75,29 @@ impl std::fmt::Display for NotReady {
     }
 }
 
-/// Polls until green is ready, shows a progress line on stderr, and gives
+/// Polls until green is ready, reporting the wait as an event, and gives
 /// up after `timeout`.
 pub async fn wait_ready(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     green: &str,
     probe: &Probe,
     timeout: Duration,
     interval: Duration,
+    events: &dyn Events,
 ) -> Result<(), HealthFailure> {
     let started = Instant::now();
-    let bar = super::progress::spinner(&format!("waiting for green to be healthy ({probe})"));
+    events.waiting(&format!("waiting for green to be healthy ({probe})"), None);
     let http = reqwest::Client::builder()
         .timeout(interval.clamp(Duration::from_millis(200), Duration::from_secs(5)))
         .build()
         .ok();
     let mut last;
+    let mut shown: Option<String> = None;
     let outcome = loop {
-        let inspect = match docker.inspect(green).await {
-            Ok(i) => i,
+        let live = match runtime.inspect(green).await {
+            Ok(c) => c,
             Err(e) => break Err(HealthFailure::Docker(e.to_string())),
         };
-        let live = LiveContainer::from_inspect(&inspect);
         if !live.running {
             break Err(HealthFailure::NotReady(NotReady::Exited {
                 code: live.exit_code,
@@ -118,7 +109,7 @@ pub async fn wait_ready(
                     Health::Healthy => break Ok(()),
                     Health::Unhealthy => {
                         break Err(HealthFailure::NotReady(NotReady::Unhealthy {
-                            output: last_check_output(&inspect),
+                            output: last_check_output(&live),
                         }))
                     }
                     h => last = h.to_string(),
@@ -126,7 +117,7 @@ pub async fn wait_ready(
                 Duration::from_millis(300)
             }
             Probe::Http { port, path } => {
-                match (&http, green_ip(&inspect)) {
+                match (&http, live.first_ip()) {
                     (Some(client), Some(ip)) => {
                         match client.get(format!("http://{ip}:{port}{path}")).send().await {
                             Ok(r) if r.status().is_success() || r.status().is_redirection() => {
@@ -146,11 +137,16 @@ pub async fn wait_ready(
                 last: format!("{last} after {}s", timeout.as_secs()),
             }));
         }
-        bar.set_message(format!(
-            "waiting for green to be healthy: {}s/{}s ({last})",
-            started.elapsed().as_secs(),
-            timeout.as_secs()
-        ));
+        // A step only when green's status changes: one line per change,
+        // not one per poll.
+        if shown.as_deref() != Some(last.as_str()) {
+            events.step(&format!(
+                "green: {last} after {}s of {}s",
+                started.elapsed().as_secs(),
+                timeout.as_secs()
+            ));
+            shown = Some(last.clone());
+        }
         tokio::time::sleep(
             pause
                 .min(timeout.saturating_sub(started.elapsed()))
@@ -158,7 +154,7 @@ pub async fn wait_ready(
         )
         .await;
     };
-    bar.finish_and_clear();
+    events.finished();
     outcome
 }
 
@@ -177,68 +173,31 @@ impl std::fmt::Display for HealthFailure {
     }
 }
 
-fn last_check_output(c: &ContainerInspectResponse) -> String {
-    c.state
+fn last_check_output(c: &Container) -> String {
+    c.last_check
         .as_ref()
-        .and_then(|s| s.health.as_ref())
-        .and_then(|h| h.log.as_ref())
-        .and_then(|l| l.last())
-        .map(|r| {
-            format!(
-                "exit {}, {:?}",
-                r.exit_code.unwrap_or(-1),
-                r.output.as_deref().unwrap_or("").trim()
-            )
-        })
+        .map(|r| format!("exit {}, {:?}", r.exit_code, r.output.trim()))
         .unwrap_or_else(|| "no output".into())
-}
-
-/// Green's address on its first network with one.
-pub fn green_ip(c: &ContainerInspectResponse) -> Option<String> {
-    let networks = c.network_settings.as_ref()?.networks.as_ref()?;
-    let mut names: Vec<&String> = networks.keys().collect();
-    names.sort();
-    names
-        .into_iter()
-        .find_map(|n| networks[n].ip_address.clone().filter(|ip| !ip.is_empty()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ContainerConfig, HealthConfig};
-    use std::collections::HashMap;
+    use crate::runtime::fake::FakeContainer;
 
-    fn blue(check: Option<Vec<&str>>, labels: &[(&str, &str)]) -> ContainerInspectResponse {
-        ContainerInspectResponse {
-            config: Some(ContainerConfig {
-                healthcheck: check.map(|t| HealthConfig {
-                    test: Some(t.into_iter().map(String::from).collect()),
-                    ..Default::default()
-                }),
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect::<HashMap<_, _>>(),
-                ),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+    fn blue(healthcheck: bool, labels: &[(&str, &str)]) -> Container {
+        let mut c = FakeContainer::serving("web", labels);
+        c.has_healthcheck = healthcheck;
+        c.view()
     }
 
     #[test]
     fn probe_choice() {
-        assert_eq!(
-            choose(&blue(Some(vec!["CMD", "true"]), &[]), None, None),
-            Some(Probe::Docker)
-        );
-        assert_eq!(choose(&blue(Some(vec!["NONE"]), &[]), None, None), None);
-        assert_eq!(choose(&blue(None, &[]), None, None), None);
+        assert_eq!(choose(&blue(true, &[]), None, None), Some(Probe::Docker));
+        assert_eq!(choose(&blue(false, &[]), None, None), None);
         assert_eq!(
             choose(
-                &blue(None, &[(PATH_LABEL, "healthz"), (PORT_LABEL, "8080")]),
+                &blue(false, &[(PATH_LABEL, "healthz"), (PORT_LABEL, "8080")]),
                 None,
                 None
             ),
@@ -248,7 +207,7 @@ mod tests {
             })
         );
         assert_eq!(
-            choose(&blue(Some(vec!["CMD", "true"]), &[]), Some("/h"), Some(80)),
+            choose(&blue(true, &[]), Some("/h"), Some(80)),
             Some(Probe::Http {
                 port: 80,
                 path: "/h".into()

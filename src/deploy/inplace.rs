@@ -1,4 +1,4 @@
-//! `--strategy in-place`: a live `docker update` of the running container,
+//! `--strategy in-place`: a live limit update of the running container,
 //! no restart, allowed for stateful services. Memory and MemorySwap change
 //! together; shrinking below the working set plus a margin is refused
 //! before anything is touched.
@@ -9,17 +9,17 @@ use super::plan::Plan;
 use super::record::{Outcome, ServiceJournal};
 use super::swap::{persist, Report};
 use super::{crash, DeployError, Phase};
-use crate::runtime::DockerClient;
+use crate::runtime::Runtime;
 
 pub async fn run(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     journal: &ServiceJournal,
     plan: &Plan,
 ) -> Result<Report, DeployError> {
     let r = &plan.record;
     let started = Instant::now();
     if r.new.memory < r.old.memory || r.old.memory == 0 {
-        docker.check_memory_fits(&r.blue_id, r.new.memory).await?;
+        runtime.check_memory_fits(&r.blue_id, r.new.memory).await?;
     }
     journal.started(r)?;
     journal.phase(&r.id, Phase::Prepare)?;
@@ -32,7 +32,7 @@ pub async fn run(
         aftermath: aftermath.to_string(),
     };
     journal.phase(&r.id, Phase::LiveUpdate)?;
-    if let Err(e) = docker
+    if let Err(e) = runtime
         .update_limits(&r.blue_id, Some(r.new.cpus), Some(r.new.memory))
         .await
     {
@@ -61,7 +61,7 @@ pub async fn run(
     crash::after(Phase::Persist);
 
     journal.phase(&r.id, Phase::Verify)?;
-    let read_back = docker.limits(&r.blue_id).await?;
+    let read_back = runtime.inspect(&r.blue_id).await?.limits;
     if !read_back.same_size(&r.new) {
         let reason = format!(
             "{} has {} instead of {}",

@@ -7,21 +7,30 @@
 //! undone by the next `tuner deploy` or `tuner deploy status` (`recover`).
 
 pub mod crash;
+#[cfg(test)]
+mod fakes;
 pub mod health;
 pub mod inplace;
+#[cfg(test)]
+mod inplace_tests;
 pub mod metrics;
 pub mod phase;
 pub mod plan;
 pub mod policy;
 pub mod prepare;
-pub mod progress;
 pub mod record;
 pub mod recover;
+#[cfg(test)]
+mod recover_tests;
+pub mod report;
 pub mod request;
 pub mod router;
 pub mod routing;
 pub mod status;
+pub mod steps;
 pub mod swap;
+#[cfg(test)]
+mod swap_tests;
 
 pub use phase::Phase;
 pub use plan::Plan;

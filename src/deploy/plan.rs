@@ -12,7 +12,7 @@ use super::health::Probe;
 use super::record::{DeployRecord, Kind};
 use super::router::Preflight;
 use super::Phase;
-use crate::runtime::{GreenSpec, Limits};
+use crate::runtime::{CloneSpec, Limits};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SpecChange {
@@ -79,7 +79,7 @@ pub struct Plan {
     #[serde(skip)]
     pub record: DeployRecord,
     #[serde(skip)]
-    pub green: Option<GreenSpec>,
+    pub green: Option<CloneSpec>,
 }
 
 /// `-`/`+` lines between two texts (a missing file shows as such).

@@ -1,9 +1,8 @@
 //! Which services a blue-green swap may clone.
 
-use bollard::models::ContainerInspectResponse;
-
 use super::DeployError;
 use crate::config::deploy::DeployConfig;
+use crate::runtime::Container;
 
 /// Container label that marks a service `stateful` or `stateless`.
 pub const ROLE_LABEL: &str = "tuner.role";
@@ -13,7 +12,7 @@ pub const ROLE_LABEL: &str = "tuner.role";
 /// `stateless` list, then a `tuner.role=stateless` label, allow a clone.
 pub fn check_clonable(
     service: &str,
-    blue: &ContainerInspectResponse,
+    blue: &Container,
     config: &DeployConfig,
 ) -> Result<(), DeployError> {
     if config.stateless.iter().any(|s| s == service) {
@@ -28,12 +27,7 @@ pub fn check_clonable(
             hint: String::new(),
         });
     }
-    let role = blue
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(ROLE_LABEL))
-        .map(String::as_str);
+    let role = blue.labels.get(ROLE_LABEL).map(String::as_str);
     match role {
         Some("stateful") => {
             return Err(DeployError::Stateful {
@@ -47,15 +41,9 @@ pub fn check_clonable(
     }
     let named: Vec<String> = blue
         .mounts
-        .as_deref()
-        .unwrap_or_default()
         .iter()
-        .filter(|m| m.typ.as_deref() == Some("volume"))
-        .filter_map(|m| {
-            m.name
-                .clone()
-                .map(|n| (n, m.destination.clone().unwrap_or_default()))
-        })
+        .filter(|m| m.kind == "volume")
+        .filter_map(|m| m.name.as_ref().map(|n| (n, &m.destination)))
         .filter(|(n, _)| !is_anonymous(n))
         .map(|(n, d)| format!("{n} at {d}"))
         .collect();
@@ -77,24 +65,28 @@ fn is_anonymous(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::MountPoint;
+    use crate::runtime::fake::FakeContainer;
+    use crate::runtime::Mount;
 
-    fn with_volume(name: &str) -> ContainerInspectResponse {
-        ContainerInspectResponse {
-            mounts: Some(vec![MountPoint {
-                typ: Some("volume".into()),
+    fn plain() -> Container {
+        FakeContainer::serving("grafana", &[]).view()
+    }
+
+    fn with_volume(name: &str) -> Container {
+        Container {
+            mounts: vec![Mount {
+                kind: "volume".into(),
                 name: Some(name.into()),
-                destination: Some("/data".into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
+                destination: "/data".into(),
+            }],
+            ..plain()
         }
     }
 
     #[test]
     fn default_list_and_named_volumes_are_refused() {
         let cfg = DeployConfig::default();
-        let err = check_clonable("postgres", &Default::default(), &cfg)
+        let err = check_clonable("postgres", &plain(), &cfg)
             .unwrap_err()
             .to_string();
         assert!(
@@ -103,31 +95,19 @@ mod tests {
         );
         assert!(check_clonable("grafana", &with_volume("demo_grafana"), &cfg).is_err());
         check_clonable("grafana", &with_volume(&"a".repeat(64)), &cfg).unwrap();
-        check_clonable("grafana", &Default::default(), &cfg).unwrap();
+        check_clonable("grafana", &plain(), &cfg).unwrap();
     }
 
     #[test]
     fn role_label_decides_before_volumes() {
         let cfg = DeployConfig::default();
         let mut c = with_volume("demo_grafana");
-        c.config = Some(bollard::models::ContainerConfig {
-            labels: Some(
-                [(ROLE_LABEL.to_string(), "stateless".to_string())]
-                    .into_iter()
-                    .collect(),
-            ),
-            ..Default::default()
-        });
+        c.labels
+            .insert(ROLE_LABEL.to_string(), "stateless".to_string());
         check_clonable("grafana", &c, &cfg).unwrap();
-        c.config = Some(bollard::models::ContainerConfig {
-            labels: Some(
-                [(ROLE_LABEL.to_string(), "stateful".to_string())]
-                    .into_iter()
-                    .collect(),
-            ),
-            ..Default::default()
-        });
-        assert!(check_clonable("grafana", &Default::default(), &cfg).is_ok());
+        c.labels
+            .insert(ROLE_LABEL.to_string(), "stateful".to_string());
+        assert!(check_clonable("grafana", &plain(), &cfg).is_ok());
         assert!(check_clonable("grafana", &c, &cfg).is_err());
     }
 

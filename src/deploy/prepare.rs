@@ -2,26 +2,25 @@
 //! choose the health probe, compute green's spec, the override text and the
 //! Compose config hash. Reads only; changes nothing.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::Utc;
 
 use super::health::{self, Probe};
-use super::plan::{spec_diff, OverrideChange, Plan, Step, Timings};
+use super::plan::{spec_diff, OverrideChange, Plan, Timings};
 use super::record::{new_id, DeployRecord, Kind, DEPLOY_ID_LABEL};
-use super::router::{Preflight, Router};
-use super::routing::{self, SERVER_LABEL};
-use super::{policy, DeployError, Phase, Target};
+use super::router::Router;
+use super::routing::{self, blue_server, SERVER_LABEL};
+use super::steps::{in_place_steps, swap_steps};
+use super::{policy, DeployError, Target};
 use crate::config::deploy::DeployConfig;
-use crate::config::units::format_duration;
 use crate::runtime::compose_hash::config_hash;
 use crate::runtime::compose_override::ServiceLimits;
 use crate::runtime::find::{
     COMPOSE_CONFIG_FILES, COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_SERVICE,
     COMPOSE_WORKING_DIR,
 };
-use crate::runtime::{clone, current_spec, green_spec, DockerClient, OverrideFile, ServiceQuery};
+use crate::runtime::{OverrideFile, Runtime, ServiceQuery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -46,27 +45,22 @@ pub struct Request {
 }
 
 pub async fn build(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     req: &Request,
     config: &DeployConfig,
     router: &dyn Router,
 ) -> Result<Plan, DeployError> {
-    let found = docker.find_one(&req.query).await?;
-    let blue = docker.inspect(&found.id).await?;
-    let labels = blue
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
+    let found = runtime.find_one(&req.query).await?;
+    let blue = runtime.inspect(&found.id).await?;
+    let labels = blue.labels.clone();
     let service = labels
         .get(COMPOSE_SERVICE)
         .cloned()
         .unwrap_or_else(|| found.name.clone());
     let project = labels.get(COMPOSE_PROJECT).cloned();
-    req.target.check_host(docker.host_cpus().await?)?;
+    req.target.check_host(runtime.engine().await?.cpus)?;
 
-    let old =
-        crate::runtime::Limits::from_host_config(&blue.host_config.clone().unwrap_or_default());
+    let old = blue.limits;
     let new = old.resized(req.target.cpus, req.target.memory);
     let id = new_id();
     let mut notes = Vec::new();
@@ -131,11 +125,10 @@ pub async fn build(
     let mut spec_changes = Vec::new();
     let mut unchanged = 0;
     if req.strategy == Strategy::BlueGreen {
-        let live = crate::runtime::LiveContainer::from_inspect(&blue);
-        if !live.running {
+        if !blue.running {
             return Err(DeployError::NotRunning {
                 container: found.name.clone(),
-                state: live.state,
+                state: blue.state.clone(),
             });
         }
         policy::check_clonable(&service, &blue, config)?;
@@ -146,11 +139,11 @@ pub async fn build(
                 },
             )?,
         );
-        let extra = HashMap::from([
+        let mut extra = vec![
             (DEPLOY_ID_LABEL.to_string(), id.clone()),
             (SERVER_LABEL.to_string(), router_green.clone()),
-        ]);
-        let draft = green_spec(&blue, &new, &extra, None);
+        ];
+        let draft = runtime.clone_spec(&blue.id, &new, &extra).await?;
         let hash = match (&compose_dir, &project) {
             (Some(dir), Some(project)) if draft.moved_ports.is_empty() => {
                 let files: Vec<String> = labels
@@ -180,7 +173,10 @@ pub async fn build(
             }
         };
         let spec = match &hash {
-            Some(h) => green_spec(&blue, &new, &extra, Some(h)),
+            Some(h) => {
+                extra.push((COMPOSE_CONFIG_HASH.to_string(), h.clone()));
+                runtime.clone_spec(&blue.id, &new, &extra).await?
+            }
             None => draft,
         };
         if let Some(h) = &hash {
@@ -188,7 +184,7 @@ pub async fn build(
                 notes.push("green carries the config hash of the updated Compose files, so `docker-compose up -d` sees it as up to date".into());
             }
         }
-        (spec_changes, unchanged) = spec_diff(&current_spec(&blue), &clone::whole(&spec));
+        (spec_changes, unchanged) = spec_diff(&spec.blue_view, &spec.green_view);
         green = Some(spec);
         if project.is_some() {
             notes.push("do not run docker-compose for this project during the swap: while blue and green coexist it may remove the new container".into());
@@ -197,7 +193,7 @@ pub async fn build(
             notes.push("router none: green answers under the service's network aliases as soon as it starts; blue keeps serving until green is healthy".into());
         }
     }
-    let green_address = green.as_ref().and_then(planned_address);
+    let green_address = green.as_ref().and_then(|g| g.address.clone());
     if let Some(check) = &router_check {
         let green_at = green_address
             .clone()
@@ -269,293 +265,4 @@ pub async fn build(
         record,
         green,
     })
-}
-
-/// Which server of the router's backend is blue: the name a previous deploy
-/// labelled it with, else `deploy.router.server`, else the server whose
-/// address is blue's published address. A name that is not in the backend
-/// (a reload dropped it, or the config names another service) is skipped.
-fn blue_server(
-    check: &Preflight,
-    label: Option<&str>,
-    configured: Option<&str>,
-    address: &str,
-    container: &str,
-) -> Result<String, DeployError> {
-    let has = |name: &str| check.servers.iter().any(|s| s.name == name);
-    if let Some(name) = label.filter(|n| has(n)) {
-        return Ok(name.to_string());
-    }
-    if let Some(name) = configured.filter(|n| has(n)) {
-        return Ok(name.to_string());
-    }
-    let by_address: Vec<&str> = check
-        .servers
-        .iter()
-        .filter(|s| s.address == address)
-        .map(|s| s.name.as_str())
-        .collect();
-    if let [one] = by_address.as_slice() {
-        return Ok(one.to_string());
-    }
-    let servers = check
-        .servers
-        .iter()
-        .map(|s| format!("{} {}", s.name, s.address))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let tried = [
-        label.map(|l| format!("label {SERVER_LABEL}={l}")),
-        configured.map(|c| format!("deploy.router.server {c}")),
-        Some(format!("address {address}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(", ");
-    Err(DeployError::RouterBlue {
-        container: container.to_string(),
-        target: check.target.clone(),
-        reason: if by_address.len() > 1 {
-            format!(
-                "several servers have blue's address {address} ({})",
-                by_address.join(", ")
-            )
-        } else {
-            format!("no server matches ({tried}); servers: [{servers}]")
-        },
-    })
-}
-
-/// `127.0.0.1:<port>` when the spec publishes a fixed host port (green's
-/// ports are chosen at plan time), for the plan.
-fn planned_address(spec: &crate::runtime::GreenSpec) -> Option<String> {
-    let bindings = spec.body.host_config.as_ref()?.port_bindings.as_ref()?;
-    let mut keys: Vec<&String> = bindings.keys().collect();
-    keys.sort();
-    keys.into_iter().find_map(|k| {
-        bindings.get(k)?.as_ref()?.iter().find_map(|b| {
-            let port = b
-                .host_port
-                .as_deref()
-                .filter(|p| !p.is_empty() && *p != "0")?;
-            let ip = b
-                .host_ip
-                .as_deref()
-                .filter(|i| !i.is_empty() && *i != "0.0.0.0")
-                .unwrap_or("127.0.0.1");
-            Some(format!("{ip}:{port}"))
-        })
-    })
-}
-
-fn swap_steps(
-    r: &DeployRecord,
-    req: &Request,
-    probe: Option<&Probe>,
-    green: Option<&crate::runtime::GreenSpec>,
-    blue: &bollard::models::ContainerInspectResponse,
-) -> Vec<Step> {
-    let t = &req.timings;
-    let nets = green
-        .map(|g| {
-            g.extra_networks
-                .iter()
-                .map(|(n, _)| n.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    let stop_timeout = blue
-        .config
-        .as_ref()
-        .and_then(|c| c.stop_timeout)
-        .map(|s| format!("{s}s"))
-        .unwrap_or_else(|| "10s".into());
-    let signal = blue
-        .config
-        .as_ref()
-        .and_then(|c| c.stop_signal.clone())
-        .unwrap_or_else(|| "SIGTERM".into());
-    let router = req.router_kind;
-    let mut steps = vec![
-        Step {
-            phase: Phase::Prepare,
-            action: format!(
-                "journal the deploy; blue {} has {}",
-                r.blue_name,
-                r.old.describe()
-            ),
-        },
-        Step {
-            phase: Phase::CreateGreen,
-            action: format!(
-                "create {} with {}{}, then start it",
-                r.green_name,
-                r.new.describe(),
-                if nets.is_empty() {
-                    String::new()
-                } else {
-                    format!(", connect networks {nets}")
-                }
-            ),
-        },
-        Step {
-            phase: Phase::Health,
-            action: format!(
-                "{}{}",
-                if router == "none" {
-                    String::new()
-                } else {
-                    format!("router {router}: register green as {} at weight 0 (no traffic) with health checks on; ", r.router_green.as_deref().unwrap_or("green"))
-                },
-                match probe {
-                    Some(Probe::Docker) => format!(
-                        "wait until Docker reports green healthy (up to {})",
-                        format_duration(t.health_timeout)
-                    ),
-                    Some(p) => format!(
-                        "probe {p} every {} (up to {})",
-                        format_duration(t.health_interval),
-                        format_duration(t.health_timeout)
-                    ),
-                    None => String::new(),
-                }
-            ),
-        },
-        Step {
-            phase: Phase::Switch,
-            action: if router == "none" {
-                "router none: nothing to switch, green already answers under the service's aliases"
-                    .into()
-            } else {
-                format!("router {router}: wait until its own check passes on green, then give green traffic")
-            },
-        },
-        Step {
-            phase: Phase::Drain,
-            action: if router == "none" {
-                "router none: nothing to drain; blue finishes in-flight requests on its stop signal"
-                    .into()
-            } else {
-                format!("router {router}: stop new traffic to blue, wait up to {} for in-flight requests", format_duration(t.drain))
-            },
-        },
-        Step {
-            phase: Phase::StopBlue,
-            action: if router == "none" {
-                format!(
-                    "check green still serves, then stop {} with {signal}, SIGKILL after {stop_timeout}",
-                    r.blue_name
-                )
-            } else {
-                format!(
-                    "check green still serves, then remove {} at once (`rm -f`): drained and in maintenance, it has no request left",
-                    r.blue_name
-                )
-            },
-        },
-        Step {
-            phase: Phase::RemoveBlue,
-            action: if router == "none" {
-                format!("remove {}", r.blue_name)
-            } else {
-                format!(
-                    "router {router} deletes blue's server {}",
-                    r.router_blue.as_deref().unwrap_or("blue")
-                )
-            },
-        },
-        Step {
-            phase: Phase::Rename,
-            action: format!("rename {} to {}", r.green_name, r.blue_name),
-        },
-    ];
-    steps.push(Step {
-        phase: Phase::Persist,
-        action: match &r.override_path {
-            Some(p) => format!("write {} atomically", p.display()),
-            None => "no Compose project: nothing to write".into(),
-        },
-    });
-    steps.push(Step {
-        phase: Phase::Verify,
-        action: format!(
-            "read the limits of {} back: expect {}",
-            r.blue_name,
-            r.new.describe()
-        ),
-    });
-    steps
-}
-
-fn in_place_steps(r: &DeployRecord) -> Vec<Step> {
-    vec![
-        Step { phase: Phase::Prepare, action: format!("journal the update; {} has {}", r.blue_name, r.old.describe()) },
-        Step {
-            phase: Phase::LiveUpdate,
-            action: format!("check memory usage (refuse below usage plus margin), then live update to {} (Memory and MemorySwap together), no restart", r.new.describe()),
-        },
-        Step {
-            phase: Phase::Persist,
-            action: match &r.override_path {
-                Some(p) => format!("write {} atomically (the next `docker-compose up -d` recreates the service with these limits)", p.display()),
-                None => "no Compose project: nothing to write".into(),
-            },
-        },
-        Step { phase: Phase::Verify, action: format!("read the limits back: expect {}", r.new.describe()) },
-    ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deploy::router::ServerView;
-
-    fn check(servers: &[(&str, &str)]) -> Preflight {
-        Preflight {
-            target: "haproxy backend app via /s".into(),
-            checked: String::new(),
-            servers: servers
-                .iter()
-                .map(|(name, address)| ServerView {
-                    name: name.to_string(),
-                    address: address.to_string(),
-                    state: "UP".into(),
-                    weight: 1,
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn blue_server_prefers_label_then_config_then_address() {
-        let c = check(&[("web0", "127.0.0.1:27001"), ("web_x", "127.0.0.1:27002")]);
-        let pick = |label, configured, addr| blue_server(&c, label, configured, addr, "web-1");
-        assert_eq!(
-            pick(Some("web_x"), Some("web0"), "127.0.0.1:27001").unwrap(),
-            "web_x"
-        );
-        assert_eq!(pick(None, Some("web0"), "127.0.0.1:27002").unwrap(), "web0");
-        // A stale label (a reload dropped that server) falls back to the address.
-        assert_eq!(
-            pick(Some("gone"), None, "127.0.0.1:27002").unwrap(),
-            "web_x"
-        );
-        let err = pick(Some("gone"), Some("nope"), "127.0.0.1:9")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("label tuner.router.server=gone"), "{err}");
-        assert!(err.contains("deploy.router.server nope"), "{err}");
-        assert!(err.contains("address 127.0.0.1:9"), "{err}");
-        assert!(
-            err.contains("web0 127.0.0.1:27001, web_x 127.0.0.1:27002"),
-            "{err}"
-        );
-        let twice = check(&[("a", "127.0.0.1:1"), ("b", "127.0.0.1:1")]);
-        let err = blue_server(&twice, None, None, "127.0.0.1:1", "web-1")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("several servers"), "{err}");
-    }
 }

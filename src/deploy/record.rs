@@ -105,6 +105,10 @@ pub enum Entry {
 pub struct History {
     pub record: DeployRecord,
     pub last_phase: Option<Phase>,
+    /// A live update was journaled: an in-place deploy or rollback, whose
+    /// record says only `deploy` or `rollback`.
+    #[serde(skip)]
+    pub live_update: bool,
     pub outcome: Option<Outcome>,
     pub failed_phase: Option<Phase>,
     pub reason: Option<String>,
@@ -225,6 +229,7 @@ pub fn fold(entries: Vec<Entry>) -> Vec<History> {
             Entry::Started { record } => out.push(History {
                 record: *record,
                 last_phase: None,
+                live_update: false,
                 outcome: None,
                 failed_phase: None,
                 reason: None,
@@ -233,6 +238,7 @@ pub fn fold(entries: Vec<Entry>) -> Vec<History> {
             Entry::Phase { id, phase, .. } => {
                 if let Some(h) = out.iter_mut().rev().find(|h| h.record.id == id) {
                     h.last_phase = Some(phase);
+                    h.live_update |= phase == Phase::LiveUpdate;
                 }
             }
             Entry::Finished {

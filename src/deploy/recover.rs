@@ -16,7 +16,7 @@ use super::router::{Backend, Router};
 use super::swap::{self, backend};
 use super::{DeployError, Phase};
 use crate::runtime::find::Found;
-use crate::runtime::DockerClient;
+use crate::runtime::{Container, Runtime};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Recovered {
@@ -43,7 +43,7 @@ impl std::fmt::Display for Recovered {
 
 /// Recovers the open deploy of a service, if there is one.
 pub async fn recover_open(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     router: &dyn Router,
     journal: &ServiceJournal,
     health_timeout: Duration,
@@ -57,10 +57,12 @@ pub async fn recover_open(
         service: r.service.clone(),
         reason,
     };
-    let (outcome, detail) = if r.kind == Kind::InPlace {
-        in_place(docker, &open).await.map_err(fail)?
+    // Before its live update an in-place run has changed nothing, and the
+    // swap's path undoes that correctly too.
+    let (outcome, detail) = if r.kind == Kind::InPlace || open.live_update {
+        in_place(runtime, &open).await.map_err(fail)?
     } else {
-        blue_green(docker, router, journal, &open, health_timeout)
+        blue_green(runtime, router, journal, &open, health_timeout)
             .await
             .map_err(fail)?
     };
@@ -79,26 +81,25 @@ pub async fn recover_open(
 }
 
 async fn blue_green(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     router: &dyn Router,
     journal: &ServiceJournal,
     open: &History,
     health_timeout: Duration,
 ) -> Result<(Outcome, String), String> {
     let r = &open.record;
-    let all = docker.list_all().await.map_err(|e| e.to_string())?;
+    let all = runtime.list().await.map_err(|e| e.to_string())?;
     let green = all
         .iter()
         .find(|c| c.labels.get(DEPLOY_ID_LABEL) == Some(&r.id))
         .cloned();
-    let blue = docker
+    let blue = runtime
         .try_inspect(&r.blue_id)
         .await
-        .map_err(|e| e.to_string())?
-        .map(|b| crate::runtime::LiveContainer::from_inspect(&b));
+        .map_err(|e| e.to_string())?;
 
     let green_live = match &green {
-        Some(g) => Some(docker.live(&g.id).await.map_err(|e| e.to_string())?),
+        Some(g) => Some(runtime.inspect(&g.id).await.map_err(|e| e.to_string())?),
         None => None,
     };
     let action = decide(
@@ -108,22 +109,22 @@ async fn blue_green(
     );
     let blue_exists = blue.is_some();
     match action {
-        Action::Undo => undo(docker, router, r, green.as_ref(), "blue was still running; green removed", health_timeout).await,
+        Action::Undo => undo(runtime, router, r, green.as_ref(), "blue was still running; green removed", health_timeout).await,
         Action::StartBlueThenUndo => {
-            docker.start(&r.blue_id).await.map_err(|e| e.to_string())?;
-            swap::wait_serving(docker, &r.blue_id, health_timeout).await?;
-            undo(docker, router, r, green.as_ref(), "blue was stopped and green not healthy; blue started again, green removed", health_timeout).await
+            runtime.start(&r.blue_id).await.map_err(|e| e.to_string())?;
+            swap::wait_serving(runtime, &r.blue_id, health_timeout).await?;
+            undo(runtime, router, r, green.as_ref(), "blue was stopped and green not healthy; blue started again, green removed", health_timeout).await
         }
         Action::Forward => {
             let g = green.as_ref().ok_or("no green")?;
-            swap::wait_serving(docker, &g.id, health_timeout).await?;
-            forward(docker, router, journal, r, &g.id, blue_exists, "green was healthy and blue stopping or gone; swap finished").await
+            swap::wait_serving(runtime, &g.id, health_timeout).await?;
+            forward(runtime, router, journal, r, &g.id, blue_exists, "green was healthy and blue stopping or gone; swap finished").await
         }
         Action::StartGreenThenForward => {
             let g = green.as_ref().ok_or("no green")?;
-            docker.start(&g.id).await.map_err(|e| e.to_string())?;
-            swap::wait_serving(docker, &g.id, health_timeout).await?;
-            forward(docker, router, journal, r, &g.id, blue_exists, "blue was gone; green started again and swap finished").await
+            runtime.start(&g.id).await.map_err(|e| e.to_string())?;
+            swap::wait_serving(runtime, &g.id, health_timeout).await?;
+            forward(runtime, router, journal, r, &g.id, blue_exists, "blue was gone; green started again and swap finished").await
         }
         Action::Lost => Err(format!(
             "neither blue {} ({}) nor green {} exists; start the service again (e.g. `docker-compose up -d {}`)",
@@ -136,7 +137,7 @@ async fn blue_green(
 }
 
 async fn forward(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     router: &dyn Router,
     journal: &ServiceJournal,
     r: &DeployRecord,
@@ -145,7 +146,7 @@ async fn forward(
     why: &str,
 ) -> Result<(Outcome, String), String> {
     // The router may not have switched yet: give green the traffic first.
-    if let Ok(g) = backend(docker, green_id, r.router_green.as_deref()).await {
+    if let Ok(g) = backend(runtime, green_id, r.router_green.as_deref()).await {
         if let Err(e) = router.promote(&g).await {
             tracing::warn!("router could not promote green during recovery: {e}");
         }
@@ -153,7 +154,7 @@ async fn forward(
     // Blue's server is retired even when its container is already gone
     // (the swap removed it just before the crash): only its name matters.
     let blue_backend = if blue_exists {
-        backend(docker, &r.blue_id, r.router_blue.as_deref())
+        backend(runtime, &r.blue_id, r.router_blue.as_deref())
             .await
             .ok()
     } else {
@@ -170,7 +171,7 @@ async fn forward(
         }
     }
     if blue_exists {
-        docker
+        runtime
             .remove(&r.blue_id, true)
             .await
             .map_err(|e| e.to_string())?;
@@ -180,7 +181,7 @@ async fn forward(
             tracing::warn!("router could not forget blue during recovery: {e}");
         }
     }
-    let read = swap::finish(docker, router, journal, r, green_id)
+    let read = swap::finish(runtime, router, journal, r, green_id)
         .await
         .map_err(|(p, e)| format!("{p}: {e}"))?;
     Ok((
@@ -207,7 +208,7 @@ pub enum Seen {
     Serving,
 }
 
-fn seen(c: Option<&crate::runtime::LiveContainer>) -> Seen {
+fn seen(c: Option<&Container>) -> Seen {
     match c {
         None => Seen::Absent,
         Some(c) if c.serving() => Seen::Serving,
@@ -245,7 +246,7 @@ pub fn decide(last: Option<Phase>, blue: Seen, green: Seen) -> Action {
 }
 
 async fn undo(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     router: &dyn Router,
     r: &DeployRecord,
     green: Option<&Found>,
@@ -254,7 +255,7 @@ async fn undo(
 ) -> Result<(Outcome, String), String> {
     // Blue gets its traffic back, and the router sees it healthy, before
     // green leaves the router: never a backend with nobody serving.
-    if let Ok(b) = backend(docker, &r.blue_id, r.router_blue.as_deref()).await {
+    if let Ok(b) = backend(runtime, &r.blue_id, r.router_blue.as_deref()).await {
         match router.promote(&b).await {
             Ok(()) => {
                 if let Err(e) = router.wait_healthy(&b, health_timeout).await {
@@ -267,7 +268,9 @@ async fn undo(
     // Green may be registered with the router even if its container is
     // gone; removing a server that is not there is a no-op.
     let green_backend = match green {
-        Some(g) => backend(docker, &g.id, r.router_green.as_deref()).await.ok(),
+        Some(g) => backend(runtime, &g.id, r.router_green.as_deref())
+            .await
+            .ok(),
         None => None,
     }
     .unwrap_or_else(|| by_name(r.router_green.as_deref(), &r.green_name));
@@ -275,7 +278,7 @@ async fn undo(
         tracing::warn!("router could not remove green: {e}");
     }
     if let Some(g) = green {
-        docker
+        runtime
             .remove(&g.id, true)
             .await
             .map_err(|e| e.to_string())?;
@@ -284,9 +287,12 @@ async fn undo(
     Ok((Outcome::Undone, why.to_string()))
 }
 
-async fn in_place(docker: &DockerClient, open: &History) -> Result<(Outcome, String), String> {
+async fn in_place(runtime: &dyn Runtime, open: &History) -> Result<(Outcome, String), String> {
     let r = &open.record;
-    let live = docker.live(&r.blue_id).await.map_err(|e| e.to_string())?;
+    let live = runtime
+        .inspect(&r.blue_id)
+        .await
+        .map_err(|e| e.to_string())?;
     if live.limits.same_size(&r.new) {
         swap::persist(r, r.override_after.as_deref())?;
         Ok((

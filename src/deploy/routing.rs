@@ -4,7 +4,7 @@
 //! Addresses: HAProxy runs on the host and reaches containers through
 //! their published loopback ports. Green publishes each of blue's fixed host
 //! ports on a free `127.0.0.1` port below 32768 (chosen at plan time, see
-//! `docker::clone`), and that `127.0.0.1:<port>` is green's `server` address.
+//! `runtime::docker`), and that `127.0.0.1:<port>` is green's `server` address.
 //! A container that publishes nothing is reached at its container IP and
 //! first exposed port instead.
 //!
@@ -15,12 +15,12 @@
 
 use std::path::Path;
 
-use bollard::models::ContainerInspectResponse;
-
 use super::router::haproxy::HaproxyRouter;
 use super::router::none::NoRouter;
-use super::router::Router;
+use super::router::{Preflight, Router};
+use super::DeployError;
 use crate::config::deploy::{RouterConfig, RouterKind};
+use crate::runtime::Container;
 
 /// Label on green naming its router-side server, so the next deploy knows
 /// what blue is called in the router.
@@ -90,31 +90,73 @@ pub fn kind_name(config: &RouterConfig) -> &'static str {
 
 /// `127.0.0.1:<published port>` for the first published port, else
 /// `<container ip>:<first exposed port>`.
-pub fn address(c: &ContainerInspectResponse) -> String {
-    let ports = c.network_settings.as_ref().and_then(|n| n.ports.as_ref());
-    if let Some(ports) = ports {
-        let mut keys: Vec<&String> = ports.keys().collect();
-        keys.sort();
-        for k in keys {
-            if let Some(Some(b)) = ports.get(k) {
-                if let Some(p) = b
-                    .iter()
-                    .find_map(|b| b.host_port.clone().filter(|p| !p.is_empty()))
-                {
-                    return format!("127.0.0.1:{p}");
-                }
-            }
-        }
+pub fn address(c: &Container) -> String {
+    if let Some(p) = c.published.iter().find(|p| !p.host_port.is_empty()) {
+        return format!("127.0.0.1:{}", p.host_port);
     }
-    let ip = super::health::green_ip(c).unwrap_or_else(|| "0.0.0.0".into());
+    let ip = c.first_ip().unwrap_or("0.0.0.0");
     let port = c
-        .config
-        .as_ref()
-        .and_then(|c| c.exposed_ports.as_ref())
-        .and_then(|p| p.iter().min().cloned())
-        .and_then(|p| p.split('/').next().map(str::to_string))
-        .unwrap_or_else(|| "80".into());
+        .exposed
+        .first()
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("80");
     format!("{ip}:{port}")
+}
+
+/// Which server of the router's backend is blue: the name a previous deploy
+/// labelled it with, else `deploy.router.server`, else the server whose
+/// address is blue's published address. A name that is not in the backend
+/// (a reload dropped it, or the config names another service) is skipped.
+pub fn blue_server(
+    check: &Preflight,
+    label: Option<&str>,
+    configured: Option<&str>,
+    address: &str,
+    container: &str,
+) -> Result<String, DeployError> {
+    let has = |name: &str| check.servers.iter().any(|s| s.name == name);
+    if let Some(name) = label.filter(|n| has(n)) {
+        return Ok(name.to_string());
+    }
+    if let Some(name) = configured.filter(|n| has(n)) {
+        return Ok(name.to_string());
+    }
+    let by_address: Vec<&str> = check
+        .servers
+        .iter()
+        .filter(|s| s.address == address)
+        .map(|s| s.name.as_str())
+        .collect();
+    if let [one] = by_address.as_slice() {
+        return Ok(one.to_string());
+    }
+    let servers = check
+        .servers
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.address))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tried = [
+        label.map(|l| format!("label {SERVER_LABEL}={l}")),
+        configured.map(|c| format!("deploy.router.server {c}")),
+        Some(format!("address {address}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    Err(DeployError::RouterBlue {
+        container: container.to_string(),
+        target: check.target.clone(),
+        reason: if by_address.len() > 1 {
+            format!(
+                "several servers have blue's address {address} ({})",
+                by_address.join(", ")
+            )
+        } else {
+            format!("no server matches ({tried}); servers: [{servers}]")
+        },
+    })
 }
 
 #[cfg(test)]
@@ -155,5 +197,52 @@ mod tests {
             .ok()
             .unwrap()
             .drains());
+    }
+
+    fn check(servers: &[(&str, &str)]) -> Preflight {
+        Preflight {
+            target: "haproxy backend app via /s".into(),
+            checked: String::new(),
+            servers: servers
+                .iter()
+                .map(|(name, address)| crate::deploy::router::ServerView {
+                    name: name.to_string(),
+                    address: address.to_string(),
+                    state: "UP".into(),
+                    weight: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn blue_server_prefers_label_then_config_then_address() {
+        let c = check(&[("web0", "127.0.0.1:27001"), ("web_x", "127.0.0.1:27002")]);
+        let pick = |label, configured, addr| blue_server(&c, label, configured, addr, "web-1");
+        assert_eq!(
+            pick(Some("web_x"), Some("web0"), "127.0.0.1:27001").unwrap(),
+            "web_x"
+        );
+        assert_eq!(pick(None, Some("web0"), "127.0.0.1:27002").unwrap(), "web0");
+        // A stale label (a reload dropped that server) falls back to the address.
+        assert_eq!(
+            pick(Some("gone"), None, "127.0.0.1:27002").unwrap(),
+            "web_x"
+        );
+        let err = pick(Some("gone"), Some("nope"), "127.0.0.1:9")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("label tuner.router.server=gone"), "{err}");
+        assert!(err.contains("deploy.router.server nope"), "{err}");
+        assert!(err.contains("address 127.0.0.1:9"), "{err}");
+        assert!(
+            err.contains("web0 127.0.0.1:27001, web_x 127.0.0.1:27002"),
+            "{err}"
+        );
+        let twice = check(&[("a", "127.0.0.1:1"), ("b", "127.0.0.1:1")]);
+        let err = blue_server(&twice, None, None, "127.0.0.1:1", "web-1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("several servers"), "{err}");
     }
 }

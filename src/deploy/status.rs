@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::record::History;
 use super::recover::Recovered;
-use crate::runtime::LiveContainer;
+use crate::runtime::Container;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -13,6 +13,6 @@ pub struct StatusReport {
     /// PID of a deploy of this service running right now.
     pub in_progress: Option<String>,
     pub recovered: Option<Recovered>,
-    pub containers: Vec<LiveContainer>,
+    pub containers: Vec<Container>,
     pub deploys: Vec<History>,
 }

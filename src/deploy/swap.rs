@@ -1,101 +1,30 @@
 //! Executes a blue-green plan, phase by phase, each journaled before it
 //! starts. A failure before blue is removed removes green and leaves blue
-//! as it was; after that point the swap can only go forward, and an
-//! interrupted one is finished by `recover`.
+//! as it was; after that point (with a draining router blue is removed in
+//! `stop-blue` already) the swap can only go forward: the journal stays
+//! open and `recover` finishes it.
 
 use std::time::{Duration, Instant};
-
-use serde::Serialize;
 
 use super::crash;
 use super::health::{self, HealthFailure};
 use super::plan::{Plan, Timings};
 use super::record::{DeployRecord, Outcome, ServiceJournal};
+use super::report::Clock;
+pub use super::report::{PhaseTime, Report};
 use super::router::{Backend, Router};
 use super::routing;
 use super::{DeployError, Phase};
-use crate::runtime::{DockerClient, Limits, OverrideFile};
-
-/// What a finished deploy did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub id: String,
-    pub service: String,
-    pub container: String,
-    pub container_id: String,
-    pub old: Limits,
-    pub new: Limits,
-    pub read_back: Limits,
-    pub seconds: f64,
-    pub outcome: Outcome,
-    /// Seconds spent in each phase, in order (`drain` is the wait for
-    /// blue's in-flight requests, which depends on the clients, not on us;
-    /// `rename` covers rename, persist and verify).
-    pub phases: Vec<PhaseTime>,
-    /// Start of the swap to blue removed, minus the drain: what the swap
-    /// itself costs.
-    pub swap_seconds_without_drain: f64,
-    /// Seconds from the start until green took traffic (end of `switch`).
-    pub seconds_to_green: f64,
-    /// For a router whose runtime changes vanish on reload (HAProxy): the
-    /// config line to put in place of blue's, so a reload keeps green.
-    pub router_config_hint: Option<String>,
-}
-
-/// Time spent in one phase.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseTime {
-    pub phase: Phase,
-    pub seconds: f64,
-}
-
-/// Records when each phase starts.
-#[derive(Debug)]
-struct Clock {
-    started: Instant,
-    marks: Vec<(Phase, Instant)>,
-}
-
-impl Clock {
-    fn new() -> Clock {
-        Clock {
-            started: Instant::now(),
-            marks: Vec::new(),
-        }
-    }
-
-    fn enter(&mut self, phase: Phase) {
-        self.marks.push((phase, Instant::now()));
-    }
-
-    fn phases(&self, end: Instant) -> Vec<PhaseTime> {
-        self.marks
-            .iter()
-            .enumerate()
-            .map(|(i, (phase, at))| {
-                let next = self.marks.get(i + 1).map(|m| m.1).unwrap_or(end);
-                PhaseTime {
-                    phase: *phase,
-                    seconds: next.saturating_duration_since(*at).as_secs_f64(),
-                }
-            })
-            .collect()
-    }
-
-    /// Seconds from the start to the start of `phase`.
-    fn until(&self, phase: Phase) -> Option<f64> {
-        self.marks
-            .iter()
-            .find(|m| m.0 == phase)
-            .map(|m| m.1.saturating_duration_since(self.started).as_secs_f64())
-    }
-}
+use crate::journal::Events;
+use crate::runtime::{Limits, OverrideFile, Runtime};
 
 pub struct Swap<'a> {
-    pub docker: &'a DockerClient,
+    pub runtime: &'a dyn Runtime,
     pub router: &'a dyn Router,
     pub journal: &'a ServiceJournal,
     pub timings: Timings,
+    /// Each phase as a step, and the waits (green's health, blue's stop).
+    pub events: &'a dyn Events,
 }
 
 impl Swap<'_> {
@@ -105,10 +34,21 @@ impl Swap<'_> {
         self.journal.started(r)?;
         let mut green_id: Option<String> = None;
         let mut phase = Phase::Prepare;
+        let mut blue_gone = false;
         let result = self
-            .forward_until_blue_removed(plan, &mut phase, &mut green_id, &mut clock)
+            .forward_until_blue_removed(plan, &mut phase, &mut green_id, &mut blue_gone, &mut clock)
             .await;
         if let Err(reason) = result {
+            if blue_gone {
+                // Undoing would remove the only container left: the journal
+                // stays open and recovery finishes the swap with green.
+                return Err(DeployError::PhaseFailed {
+                    service: r.service.clone(),
+                    phase,
+                    reason,
+                    aftermath: forward_only(r),
+                });
+            }
             let aftermath = self.undo(r, phase, green_id.as_deref()).await;
             self.journal
                 .finished(&r.id, Outcome::Failed, Some(phase), Some(reason.clone()))?;
@@ -122,9 +62,10 @@ impl Swap<'_> {
         let green_id = green_id.unwrap_or_default();
         let blue_removed = Instant::now();
         clock.enter(Phase::Rename);
-        match finish(self.docker, self.router, self.journal, r, &green_id).await {
+        match finish(self.runtime, self.router, self.journal, r, &green_id).await {
             Ok(read_back) => {
-                self.journal.finished(&r.id, Outcome::Succeeded, None, None)?;
+                self.journal
+                    .finished(&r.id, Outcome::Succeeded, None, None)?;
                 let phases = clock.phases(Instant::now());
                 let drain = phases
                     .iter()
@@ -137,14 +78,12 @@ impl Swap<'_> {
                 let router_config_hint = match self.router.kind() {
                     "none" => None,
                     _ => self
-                        .docker
+                        .runtime
                         .inspect(&green_id)
                         .await
                         .ok()
                         .zip(r.router_green.as_deref())
-                        .map(|(g, name)| {
-                            format!("server {name} {}", routing::address(&g))
-                        }),
+                        .map(|(g, name)| format!("server {name} {}", routing::address(&g))),
                 };
                 Ok(Report {
                     id: r.id.clone(),
@@ -166,7 +105,7 @@ impl Swap<'_> {
                 service: r.service.clone(),
                 phase,
                 reason,
-                aftermath: format!("; blue is already removed and green {} keeps serving: run `tuner deploy status {}` to finish the swap", r.green_name, r.service),
+                aftermath: forward_only(r),
             }),
         }
     }
@@ -176,10 +115,14 @@ impl Swap<'_> {
         plan: &Plan,
         phase: &mut Phase,
         green_id: &mut Option<String>,
+        blue_gone: &mut bool,
         clock: &mut Clock,
     ) -> Result<(), String> {
         let r = &plan.record;
-        let j = |p: Phase| self.journal.phase(&r.id, p).map_err(|e| e.to_string());
+        let j = |p: Phase| {
+            self.events.step(&format!("deploy {}: {p}", r.service));
+            self.journal.phase(&r.id, p).map_err(|e| e.to_string())
+        };
         let spec = plan.green.as_ref().ok_or("the plan has no green spec")?;
         let probe = plan.probe.as_ref().ok_or("the plan has no health probe")?;
 
@@ -187,8 +130,8 @@ impl Swap<'_> {
         clock.enter(*phase);
         j(*phase)?;
         let blue = self
-            .docker
-            .live(&r.blue_id)
+            .runtime
+            .inspect(&r.blue_id)
             .await
             .map_err(|e| e.to_string())?;
         if !blue.running {
@@ -203,18 +146,12 @@ impl Swap<'_> {
         clock.enter(*phase);
         j(*phase)?;
         let id = self
-            .docker
-            .create(&r.green_name, spec.body.clone())
+            .runtime
+            .create_clone(&r.green_name, spec)
             .await
             .map_err(|e| e.to_string())?;
         *green_id = Some(id.clone());
-        for (network, endpoint) in &spec.extra_networks {
-            self.docker
-                .connect_network(network, &id, endpoint.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        self.docker.start(&id).await.map_err(|e| e.to_string())?;
+        self.runtime.start(&id).await.map_err(|e| e.to_string())?;
         crash::after(*phase);
 
         *phase = Phase::Health;
@@ -223,7 +160,7 @@ impl Swap<'_> {
         // Register green with the router now, at weight 0 (no traffic), so
         // the router's own checks run while Docker's do: the switch then
         // does not wait for a first router check.
-        let green = backend(self.docker, &id, r.router_green.as_deref())
+        let green = backend(self.runtime, &id, r.router_green.as_deref())
             .await
             .map_err(|e| format!("green {}: {e}", r.green_name))?;
         self.router
@@ -231,11 +168,12 @@ impl Swap<'_> {
             .await
             .map_err(|e| e.to_string())?;
         health::wait_ready(
-            self.docker,
+            self.runtime,
             &id,
             probe,
             self.timings.health_timeout,
             self.timings.health_interval,
+            self.events,
         )
         .await
         .map_err(|e: HealthFailure| e.to_string())?;
@@ -257,7 +195,7 @@ impl Swap<'_> {
         *phase = Phase::Drain;
         clock.enter(*phase);
         j(*phase)?;
-        let blue_backend = backend(self.docker, &r.blue_id, r.router_blue.as_deref())
+        let blue_backend = backend(self.runtime, &r.blue_id, r.router_blue.as_deref())
             .await
             .map_err(|e| format!("blue {}: {e}", r.blue_name))?;
         self.router
@@ -275,17 +213,18 @@ impl Swap<'_> {
             // can come. A graceful stop would only wait for the stop
             // timeout of a process that ignores its stop signal (busybox
             // httpd as PID 1 ignores SIGTERM: 10 s by default).
-            self.docker
+            self.runtime
                 .remove(&r.blue_id, true)
                 .await
                 .map_err(|e| format!("removing the drained blue {}: {e}", r.blue_name))?;
+            *blue_gone = true;
         } else {
             // No router drained blue: its stop signal is what lets it finish
             // in-flight requests, so give it its own stop timeout.
-            let bar =
-                super::progress::spinner(&format!("stopping blue {} gracefully", r.blue_name));
-            let stopped = self.docker.stop(&r.blue_id, None).await;
-            bar.finish_and_clear();
+            self.events
+                .waiting(&format!("stopping blue {} gracefully", r.blue_name), None);
+            let stopped = self.runtime.stop(&r.blue_id, None).await;
+            self.events.finished();
             stopped.map_err(|e| e.to_string())?;
         }
         crash::after(*phase);
@@ -293,10 +232,11 @@ impl Swap<'_> {
         *phase = Phase::RemoveBlue;
         clock.enter(*phase);
         j(*phase)?;
-        self.docker
+        self.runtime
             .remove(&r.blue_id, true)
             .await
             .map_err(|e| e.to_string())?;
+        *blue_gone = true;
         if let Err(e) = self.router.retire(&blue_backend).await {
             tracing::warn!("router could not forget blue: {e}");
         }
@@ -306,8 +246,8 @@ impl Swap<'_> {
 
     async fn green_still_serving(&self, r: &DeployRecord, green_id: &str) -> Result<(), String> {
         let still = self
-            .docker
-            .live(green_id)
+            .runtime
+            .inspect(green_id)
             .await
             .map_err(|e| e.to_string())?;
         if still.serving() {
@@ -329,12 +269,12 @@ impl Swap<'_> {
         // the router, and only then green goes. Removing green first would
         // leave the backend with nobody to serve.
         if phase >= Phase::StopBlue {
-            match self.docker.live(&r.blue_id).await {
+            match self.runtime.inspect(&r.blue_id).await {
                 Ok(b) if !b.running => {
-                    if let Err(e) = self.docker.start(&r.blue_id).await {
+                    if let Err(e) = self.runtime.start(&r.blue_id).await {
                         problems.push(format!("could not restart blue: {e}"));
                     } else if let Err(e) =
-                        wait_serving(self.docker, &r.blue_id, self.timings.health_timeout).await
+                        wait_serving(self.runtime, &r.blue_id, self.timings.health_timeout).await
                     {
                         problems.push(format!("blue restarted but is not serving: {e}"));
                     }
@@ -344,7 +284,7 @@ impl Swap<'_> {
             }
         }
         if phase >= Phase::Drain {
-            match backend(self.docker, &r.blue_id, r.router_blue.as_deref()).await {
+            match backend(self.runtime, &r.blue_id, r.router_blue.as_deref()).await {
                 Ok(blue) => {
                     if let Err(e) = self.router.promote(&blue).await {
                         problems.push(format!("router could not give blue its traffic back: {e}"));
@@ -361,7 +301,7 @@ impl Swap<'_> {
         }
         if phase >= Phase::Health {
             // Only the name matters to remove it: fine if the container is gone.
-            let green = backend(self.docker, green_ref, r.router_green.as_deref())
+            let green = backend(self.runtime, green_ref, r.router_green.as_deref())
                 .await
                 .unwrap_or_else(|_| Backend {
                     name: r
@@ -374,7 +314,7 @@ impl Swap<'_> {
                 problems.push(format!("router could not remove green: {e}"));
             }
         }
-        if let Err(e) = self.docker.remove(green_ref, true).await {
+        if let Err(e) = self.runtime.remove(green_ref, true).await {
             problems.push(format!("could not remove green {}: {e}", r.green_name));
         }
         if problems.is_empty() {
@@ -388,13 +328,21 @@ impl Swap<'_> {
     }
 }
 
+/// What a failure leaves once blue is removed: the swap can only go forward.
+fn forward_only(r: &DeployRecord) -> String {
+    format!(
+        "; blue is already removed and green {} keeps serving: run `tuner deploy status {}` to finish the swap",
+        r.green_name, r.service
+    )
+}
+
 /// The router's view of a container.
 pub async fn backend(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     container: &str,
     name: Option<&str>,
 ) -> Result<Backend, DeployError> {
-    let c = docker.inspect(container).await?;
+    let c = runtime.inspect(container).await?;
     Ok(Backend {
         name: name.unwrap_or(container).to_string(),
         address: routing::address(&c),
@@ -404,7 +352,7 @@ pub async fn backend(
 /// The forward-only tail of a swap, also used by recovery: rename green to
 /// blue's name, write the override file, read the limits back. Idempotent.
 pub async fn finish(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     _router: &dyn Router,
     journal: &ServiceJournal,
     r: &DeployRecord,
@@ -414,12 +362,12 @@ pub async fn finish(
     journal
         .phase(&r.id, Phase::Rename)
         .map_err(|e| (Phase::Rename, e.to_string()))?;
-    let green = docker
-        .live(green_id)
+    let green = runtime
+        .inspect(green_id)
         .await
         .map_err(|e| (Phase::Rename, e.to_string()))?;
     if green.name != r.blue_name {
-        docker
+        runtime
             .rename(green_id, &r.blue_name)
             .await
             .map_err(|e| (Phase::Rename, e.to_string()))?;
@@ -435,8 +383,8 @@ pub async fn finish(
     journal
         .phase(&r.id, Phase::Verify)
         .map_err(|e| (Phase::Verify, e.to_string()))?;
-    let live = docker
-        .live(&r.blue_name)
+    let live = runtime
+        .inspect(&r.blue_name)
         .await
         .map_err(|e| (Phase::Verify, e.to_string()))?;
     if !live.limits.same_size(&r.new) {
@@ -467,17 +415,20 @@ pub fn persist(r: &DeployRecord, text: Option<&str>) -> Result<(), String> {
 
 /// Waits for a container to serve, for recovery's forward path.
 pub async fn wait_serving(
-    docker: &DockerClient,
+    runtime: &dyn Runtime,
     container: &str,
     timeout: Duration,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let live = docker.live(container).await.map_err(|e| e.to_string())?;
+        let live = runtime
+            .inspect(container)
+            .await
+            .map_err(|e| e.to_string())?;
         if live.serving() {
             return Ok(());
         }
-        if !live.running || Instant::now() >= deadline {
+        if !live.running || tokio::time::Instant::now() >= deadline {
             return Err(format!("{} is {} ({})", live.name, live.state, live.health));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -18,7 +18,10 @@
 //! goal metric's samples after the change may be missing.
 //!
 //! Verdicts, first match wins: an alert that fired → `alert_fired`; missing
-//! data → `no_data` (fail closed); the goal moved the wrong way, or any other
+//! data → `no_data` (fail closed); a guard with some samples before the
+//! change but too few to compare → `inconclusive` (a guard with none at all,
+//! an objective nobody measures here, is named in the reason as not
+//! guarded); the goal moved the wrong way, or any other
 //! SLA metric (a *guard*) became violated or got materially worse →
 //! `regressed`; the goal moved the right way → `improved`; otherwise
 //! `no_effect`. Only `improved` keeps a change.
@@ -41,6 +44,8 @@
 //! verdict is conservative rather than provisional.
 
 pub mod aligned;
+mod explain;
+mod guard;
 pub mod reference;
 pub mod stats;
 
@@ -49,9 +54,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::explain::describe;
+use self::explain::{provisional, short};
+use self::guard::Guards;
 use self::stats::{median, p_less, scaled_mad};
 use crate::config::objective::Comparison;
-use crate::config::units::format_duration;
 use crate::config::Direction;
 use crate::metrics::Sample;
 
@@ -63,6 +70,8 @@ pub enum Verdict {
     Regressed,
     AlertFired,
     NoData,
+    /// Too little evidence about a guard to call the change harmless.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -76,6 +85,7 @@ impl Verdict {
             Verdict::Regressed => "regressed",
             Verdict::AlertFired => "alert_fired",
             Verdict::NoData => "no_data",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -351,66 +361,31 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
         return verdict(Verdict::NoData, why, None, Vec::new());
     };
 
-    let mut others = Vec::new();
-    let mut harm: Option<String> = None;
-    let mut silent: Option<String> = None;
-    let mut tolerated: Vec<String> = Vec::new();
-    for spec in input.metrics.iter().filter(|m| m.name != input.goal) {
-        let before = values(input.before, &spec.name);
-        let after = values(input.after, &spec.name);
-        if before.len() < rule.min_samples {
-            // No data before the change either: nothing to protect or compare.
-            continue;
-        }
-        let Some(shift) = compare(&spec.name, &before, &after, direction_of(spec), rule) else {
-            silent.get_or_insert_with(|| {
-                format!(
-                    "{}: only {} samples after the change",
-                    spec.name,
-                    after.len()
-                )
-            });
-            continue;
-        };
-        if harm.is_none() {
-            if let Some((cmp, limit)) = spec.limit {
-                if cmp.holds(shift.before, limit) && !cmp.holds(shift.after, limit) {
-                    harm = Some(format!(
-                        "{} became violated: median {:.4} → {:.4}, objective {} {limit}",
-                        spec.name,
-                        shift.before,
-                        shift.after,
-                        cmp.symbol()
-                    ));
-                }
-            }
-        }
-        if harm.is_none() && shift.movement == Movement::Worse {
-            match headroom_used(spec, &shift) {
-                Some(used) if used <= rule.guard_margin => tolerated.push(format!(
-                    "{} moved {} → {}, {:.1}% of its headroom",
-                    spec.name,
-                    short(shift.before),
-                    short(shift.after),
-                    used * 100.0
-                )),
-                _ => {
-                    harm = Some(format!(
-                        "{} got worse beyond its noise: {}",
-                        spec.name,
-                        describe(&shift)
-                    ))
-                }
-            }
-        }
-        others.push(shift);
-    }
+    let Guards {
+        others,
+        harm,
+        silent,
+        thin,
+        unguarded,
+        tolerated,
+    } = guard::guards(input);
 
     if let Some(why) = silent {
         return verdict(Verdict::NoData, why, Some(goal), others);
     }
+    if let Some(why) = thin {
+        return verdict(Verdict::Inconclusive, why, Some(goal), others);
+    }
+    let unguarded = if unguarded.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not guarded (no data before the change): {}",
+            unguarded.join(", ")
+        )
+    };
     if goal.movement == Movement::Worse {
-        let why = format!("{} got worse beyond its noise band", input.goal);
+        let why = format!("{} got worse beyond its noise band{unguarded}", input.goal);
         return verdict(Verdict::Regressed, why, Some(goal), others);
     }
     if let Some(why) = harm {
@@ -425,9 +400,10 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
                 tolerated.join("; ")
             ));
         }
+        why.push_str(&unguarded);
         return verdict(Verdict::Improved, why, Some(goal), others);
     }
-    let why = format!("{} within its noise band", input.goal);
+    let why = format!("{} within its noise band{unguarded}", input.goal);
     verdict(Verdict::NoEffect, why, Some(goal), others)
 }
 
@@ -448,99 +424,6 @@ fn widen(mut shift: Shift, drift: f64, direction: Direction, rule: &Rule) -> Shi
         );
     }
     shift
-}
-
-/// The share of a guard's headroom to its objective that a shift used up;
-/// `None` when it has no objective or was violated before the change.
-fn headroom_used(spec: &MetricSpec, shift: &Shift) -> Option<f64> {
-    let (cmp, limit) = spec.limit?;
-    if !cmp.holds(shift.before, limit) {
-        return None;
-    }
-    let headroom = (limit - shift.before).abs();
-    let used = (shift.after - shift.before).abs();
-    Some(if headroom > 0.0 {
-        used / headroom
-    } else {
-        f64::INFINITY
-    })
-}
-
-/// `median 100 → 80 (-20.0%), noise band ±3, p=0.0002`
-pub fn describe(s: &Shift) -> String {
-    let pct = if s.before != 0.0 {
-        format!(" ({:+.1}%)", (s.after - s.before) / s.before.abs() * 100.0)
-    } else {
-        String::new()
-    };
-    let p = match s.movement {
-        Movement::Worse => s.p_worse,
-        _ => s.p_better,
-    };
-    let p = if p < 1e-4 {
-        "p<0.0001".to_string()
-    } else {
-        format!("p={p:.4}")
-    };
-    let (center, test) = match s.statistic {
-        Statistic::Median => ("median", "Mann-Whitney"),
-        Statistic::AlignedMean => (
-            "mean from a CHECKPOINT",
-            "paired by time since it, sign-flip",
-        ),
-        Statistic::AlignedMeanByWork => (
-            "mean from a CHECKPOINT",
-            "paired by transactions since it, sign-flip",
-        ),
-    };
-    let band = match s.drift {
-        Some(d) if d >= s.noise => format!(
-            "noise band ±{} (the drift between two windows before the change)",
-            short(s.noise)
-        ),
-        Some(d) => format!(
-            "noise band ±{} (drift between two windows before the change ±{})",
-            short(s.noise),
-            short(d)
-        ),
-        None => format!("noise band ±{}", short(s.noise)),
-    };
-    format!(
-        "{center} {} → {}{pct}, {band}, {test} {p}",
-        short(s.before),
-        short(s.after)
-    )
-}
-
-fn short(v: f64) -> String {
-    if v.abs() >= 1000.0 || v == v.trunc() {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
-}
-
-fn provisional(input: &JudgeInput<'_>) -> Option<String> {
-    if !input.wal_goal {
-        return None;
-    }
-    match input.checkpoint_timeout {
-        Some(cycle) if input.observed >= cycle => None,
-        Some(cycle) if input.aligned => Some(format!(
-            "conservative: both windows start at a CHECKPOINT and last {}, less than the {} checkpoint cycle, so each holds one full-page-image burst; spacing checkpoints beyond the window is not credited",
-            format_duration(input.observed),
-            format_duration(cycle)
-        )),
-        Some(cycle) => Some(format!(
-            "provisional: observed {} is shorter than the {} checkpoint cycle, so the window may hold no checkpoint and show the full-page-image-free floor",
-            format_duration(input.observed),
-            format_duration(cycle)
-        )),
-        None => Some("provisional: the server's checkpoint_timeout could not be read, so the window may not cover a checkpoint cycle".into()),
-    }
 }
 
 #[cfg(test)]

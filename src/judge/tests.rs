@@ -360,3 +360,54 @@ fn wal_window_shorter_than_checkpoint_cycle_is_provisional() {
     let p = j.provisional.unwrap();
     assert!(p.contains("10m") && p.contains("30m"), "{p}");
 }
+
+/// `wal` halves; `guard` has `known` samples before the change (the rest
+/// have no value) and a full window after.
+fn with_thin_guard(known: usize) -> Judgement {
+    let specs = vec![
+        specs().remove(0),
+        MetricSpec {
+            name: "guard".into(),
+            direction: Direction::LowerIsBetter,
+            limit: Some((Comparison::Le, 30.0)),
+        },
+    ];
+    let mut b = merge(
+        samples("wal", &around(100.0)),
+        samples("guard", &around(10.0)),
+    );
+    for s in b.iter_mut().skip(known) {
+        s.values.insert("guard".into(), None);
+    }
+    let a = merge(
+        samples("wal", &around(50.0)),
+        samples("guard", &around(10.0)),
+    );
+    judge(&input(&specs, &b, &a))
+}
+
+#[test]
+fn a_guard_with_too_few_samples_before_is_inconclusive_never_skipped() {
+    let j = with_thin_guard(4);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+    assert!(!j.verdict.keeps());
+    assert!(
+        j.reason.contains("guard: only 4 samples before the change"),
+        "{}",
+        j.reason
+    );
+    // Enough of them: judged as usual.
+    assert_eq!(with_thin_guard(12).verdict, Verdict::Improved);
+}
+
+#[test]
+fn a_guard_never_measured_is_named_as_not_guarded() {
+    let j = with_thin_guard(0);
+    assert_eq!(j.verdict, Verdict::Improved, "{}", j.reason);
+    assert!(
+        j.reason
+            .contains("not guarded (no data before the change): guard"),
+        "{}",
+        j.reason
+    );
+}

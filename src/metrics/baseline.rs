@@ -44,7 +44,7 @@ impl Baseline {
     }
 
     pub fn to_yaml(&self) -> String {
-        let body = serde_yaml::to_string(self).unwrap_or_default();
+        let body = crate::config::yaml::to_string(self).unwrap_or_default();
         format!(
             "# Written by `tuner baseline`; values are means over each metric's window.\n{body}"
         )

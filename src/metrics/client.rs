@@ -82,12 +82,42 @@ enum QueryData {
 
 #[derive(Deserialize)]
 struct VectorSample {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
     value: (f64, String),
 }
 
 #[derive(Deserialize)]
 struct MatrixSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
     values: Vec<(f64, String)>,
+}
+
+/// The error for a query that answers with several series, naming the
+/// first few by their labels so the user sees what to aggregate over.
+fn several_series<'a>(
+    metric: &str,
+    query: &str,
+    series: impl ExactSizeIterator<Item = &'a BTreeMap<String, String>>,
+) -> MetricsError {
+    let count = series.len();
+    let mut shown: Vec<String> = series
+        .take(2)
+        .map(|labels| {
+            let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            format!("{{{}}}", inner.join(", "))
+        })
+        .collect();
+    if count > 2 {
+        shown.push("...".into());
+    }
+    MetricsError::SeveralSeries {
+        metric: metric.into(),
+        query: query.into(),
+        count,
+        labels: shown.join(", "),
+    }
 }
 
 #[derive(Deserialize)]
@@ -251,7 +281,16 @@ impl Metrics for PrometheusClient {
             )
             .await?;
         let values: Vec<f64> = match data {
-            QueryData::Vector(samples) => samples.iter().filter_map(|s| finite(&s.value.1)).collect(),
+            QueryData::Vector(samples) => {
+                if samples.len() > 1 {
+                    return Err(several_series(
+                        metric,
+                        query,
+                        samples.iter().map(|s| &s.metric),
+                    ));
+                }
+                samples.iter().filter_map(|s| finite(&s.value.1)).collect()
+            }
             QueryData::Scalar((_, v)) => finite(&v).into_iter().collect(),
             QueryData::Matrix(_) | QueryData::String(_) => {
                 return Err(MetricsError::Decode {
@@ -261,9 +300,7 @@ impl Metrics for PrometheusClient {
                 })
             }
         };
-        // Several series: the worst one stands for the metric. Callers decide
-        // direction; the maximum is the conservative choice for "lower is better".
-        Ok(values.into_iter().reduce(f64::max))
+        Ok(values.into_iter().next())
     }
 
     async fn range(
@@ -300,7 +337,15 @@ impl Metrics for PrometheusClient {
                 })
             }
         };
-        // Merge series by timestamp, keeping the worst (max) per instant.
+        // Reducing several series to one (the max, say) would flatter a
+        // higher-is-better metric and hide which series moved: refuse it.
+        if series.len() > 1 {
+            return Err(several_series(
+                metric,
+                query,
+                series.iter().map(|s| &s.metric),
+            ));
+        }
         let mut merged: BTreeMap<i64, f64> = BTreeMap::new();
         for s in series {
             for (t, raw) in s.values {

@@ -43,6 +43,13 @@ pub enum MetricsError {
         status: u16,
         body: String,
     },
+    #[error("metric {metric}: the query {query:?} returns {count} series ({labels}), not one; aggregate it to a single series (e.g. `sum(...)`, `max(...)`, or a label selector), since tuner will not pick one for you")]
+    SeveralSeries {
+        metric: String,
+        query: String,
+        count: usize,
+        labels: String,
+    },
     #[error("metric {metric}: cannot decode Prometheus' answer to {query:?}: {reason}")]
     Decode {
         metric: String,

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::catalog::{self, SettingInfo};
-use super::client::{auto_conf_entry, config_file_problems, query_error, PgDatabase};
+use super::client::{auto_conf_entry, query_error, PgDatabase};
 use super::plan::{Activation, Applied, Plan, PlanAction};
 use super::restart::Restarter;
+use super::restart_checks::config_file_problems;
 use super::sql::{alter_system_reset, alter_system_set, quote_literal};
 use super::PostgresError;
 

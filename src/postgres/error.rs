@@ -118,12 +118,8 @@ pub enum PostgresError {
     #[error("restarter {restarter}: {reason}")]
     Restarter { restarter: String, reason: String },
 
-    #[error("docker: {doing}: {source}")]
-    Docker {
-        doing: String,
-        #[source]
-        source: bollard::errors::Error,
-    },
+    #[error("docker: {0}")]
+    Docker(#[from] crate::runtime::DockerError),
 
     #[error("{doing} {}: {source}", path.display())]
     Io {

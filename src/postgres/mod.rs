@@ -8,7 +8,9 @@
 //!
 //! Files: `catalog` (pg_settings), `units` and `value` (validation), `sql`
 //! (quoting), `safety` (durability), `plan` (what would happen), `client`
-//! (the real [`Database`]), `restart`/`docker`/`tar` (restarters).
+//! (the real [`Database`]), `restart_checks` (what a restart needs first),
+//! `restart`/`docker` (restarters; the container one goes through
+//! `runtime::Runtime`).
 
 mod apply;
 mod catalog;
@@ -17,9 +19,9 @@ mod docker;
 mod error;
 mod plan;
 mod restart;
+mod restart_checks;
 mod safety;
 mod sql;
-mod tar;
 pub mod units;
 mod value;
 

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
+use crate::config::yaml::{self, Mapping, Value};
 
 use crate::journal::write_atomic;
 
@@ -144,7 +144,7 @@ fn main_facts(
     text: &str,
     service: &str,
 ) -> Result<(Option<Value>, bool), OverrideError> {
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| OverrideError::Parse {
+    let doc: Value = yaml::from_str(text).map_err(|e| OverrideError::Parse {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
@@ -173,7 +173,7 @@ pub fn set_limits(
         problem: problem.to_string(),
     };
     let mut doc = match current.filter(|t| !t.trim().is_empty()) {
-        Some(text) => serde_yaml::from_str::<Value>(text).map_err(|e| OverrideError::Parse {
+        Some(text) => yaml::from_str::<Value>(text).map_err(|e| OverrideError::Parse {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?,
@@ -194,7 +194,7 @@ pub fn set_limits(
         .ok_or_else(|| shape(&format!("services.{service} is not a mapping")))?;
     svc.insert(
         "cpus".into(),
-        Value::Number(serde_yaml::Number::from(round3(limits.cpus))),
+        Value::Number(yaml::Number::from(round3(limits.cpus))),
     );
     svc.insert(
         "mem_limit".into(),
@@ -232,7 +232,7 @@ pub fn set_limits(
         );
         lim.insert("memory".into(), Value::String(compose_bytes(limits.memory)));
     }
-    serde_yaml::to_string(&doc).map_err(|e| OverrideError::Parse {
+    yaml::to_string(&doc).map_err(|e| OverrideError::Parse {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
@@ -283,11 +283,11 @@ mod tests {
             LIMITS,
         )
         .unwrap();
-        let v: Value = serde_yaml::from_str(&text).unwrap();
+        let v: Value = yaml::from_str(&text).unwrap();
         assert_eq!(v["version"], Value::String("2.4".into()));
         assert_eq!(
             v["services"]["grafana"]["cpus"],
-            Value::Number(serde_yaml::Number::from(1.5))
+            Value::Number(yaml::Number::from(1.5))
         );
         assert_eq!(
             v["services"]["grafana"]["mem_limit"],
@@ -312,7 +312,7 @@ mod tests {
             LIMITS,
         )
         .unwrap();
-        let v: Value = serde_yaml::from_str(&text).unwrap();
+        let v: Value = yaml::from_str(&text).unwrap();
         assert_eq!(v["version"], Value::String("3.8".into()));
         assert_eq!(
             v["services"]["grafana"]["environment"]["A"],
@@ -320,7 +320,7 @@ mod tests {
         );
         assert_eq!(
             v["services"]["prometheus"]["cpus"],
-            Value::Number(serde_yaml::Number::from(0.5))
+            Value::Number(yaml::Number::from(0.5))
         );
         assert_eq!(
             v["services"]["grafana"]["deploy"]["resources"]["limits"]["memory"],

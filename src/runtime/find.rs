@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use bollard::models::ContainerSummary;
-
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 pub const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
@@ -41,21 +39,6 @@ pub struct Found {
 }
 
 impl Found {
-    pub fn from_summary(s: &ContainerSummary) -> Found {
-        let name = s
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
-        Found {
-            id: s.id.clone().unwrap_or_default(),
-            name,
-            state: s.state.map(|st| st.to_string()).unwrap_or_default(),
-            labels: s.labels.clone().unwrap_or_default(),
-        }
-    }
-
     pub fn describe(&self) -> String {
         let project = self
             .labels

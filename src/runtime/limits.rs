@@ -1,15 +1,15 @@
-//! CPU and memory limits as Docker stores them, and how to change them.
+//! CPU and memory limits of a container, and how a resize keeps its shape.
 //!
 //! Docker keeps CPU either as `NanoCpus` or as `CpuQuota`/`CpuPeriod`; the two
 //! are exclusive for a container's whole life (the engine answers 409 when
-//! the other one is updated), so an update always uses the knob the
-//! container already has. Memory and MemorySwap are always sent together:
-//! raising Memory alone above the stored MemorySwap is refused.
+//! the other one is updated), so the limits remember which knob the
+//! container uses and an update goes through that one. Memory and
+//! MemorySwap move together: raising Memory alone above the stored
+//! MemorySwap is refused. The engine's wire format lives in `docker/`.
 
-use bollard::models::{ContainerUpdateBody, HostConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::config::units::{format_bytes, nano_to_cpus};
+use crate::config::units::format_bytes;
 
 /// The CFS period Docker uses when only a quota is given.
 pub const DEFAULT_CPU_PERIOD: i64 = 100_000;
@@ -37,27 +37,6 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Reads the limits from a container's `HostConfig`.
-    pub fn from_host_config(hc: &HostConfig) -> Limits {
-        let quota = hc.cpu_quota.unwrap_or(0);
-        let nano = hc.nano_cpus.unwrap_or(0);
-        let (cpus, knob) = if quota > 0 {
-            let period = hc
-                .cpu_period
-                .filter(|p| *p > 0)
-                .unwrap_or(DEFAULT_CPU_PERIOD);
-            (quota as f64 / period as f64, CpuKnob::Quota { period })
-        } else {
-            (nano_to_cpus(nano), CpuKnob::NanoCpus)
-        };
-        Limits {
-            cpus,
-            memory: hc.memory.unwrap_or(0).max(0) as u64,
-            memory_swap: hc.memory_swap.unwrap_or(0),
-            knob,
-        }
-    }
-
     /// The limits after a resize to `cpus`/`memory`, keeping the CPU knob and
     /// the swap policy: unlimited swap stays unlimited, a swap that was a
     /// multiple of memory keeps that ratio, and "never set" becomes Docker's
@@ -77,43 +56,6 @@ impl Limits {
             memory_swap,
             knob: self.knob,
         }
-    }
-
-    /// Writes these limits into a `HostConfig` (for a new container).
-    pub fn apply_to(&self, hc: &mut HostConfig) {
-        match self.knob {
-            CpuKnob::NanoCpus => {
-                hc.nano_cpus = Some(crate::config::units::cpus_to_nano(self.cpus));
-                hc.cpu_quota = Some(0);
-            }
-            CpuKnob::Quota { period } => {
-                hc.nano_cpus = Some(0);
-                hc.cpu_period = Some(period);
-                hc.cpu_quota = Some(quota_for(self.cpus, period));
-            }
-        }
-        hc.memory = Some(self.memory as i64);
-        hc.memory_swap = Some(self.memory_swap);
-    }
-
-    /// The body of a live update (`docker update`): the container's own CPU
-    /// knob, Memory and MemorySwap together.
-    pub fn update_body(&self) -> ContainerUpdateBody {
-        let mut body = ContainerUpdateBody {
-            memory: Some(self.memory as i64),
-            memory_swap: Some(self.memory_swap),
-            ..Default::default()
-        };
-        match self.knob {
-            CpuKnob::NanoCpus => {
-                body.nano_cpus = Some(crate::config::units::cpus_to_nano(self.cpus))
-            }
-            CpuKnob::Quota { period } => {
-                body.cpu_period = Some(period);
-                body.cpu_quota = Some(quota_for(self.cpus, period));
-            }
-        }
-        body
     }
 
     /// True when CPU and memory match `other` (to a thousandth of a core).
@@ -136,7 +78,8 @@ impl Limits {
     }
 }
 
-fn quota_for(cpus: f64, period: i64) -> i64 {
+/// The CFS quota that gives `cpus` cores over `period` microseconds.
+pub fn quota_for(cpus: f64, period: i64) -> i64 {
     (cpus * period as f64).round() as i64
 }
 
@@ -170,58 +113,33 @@ impl MemoryUsage {
 mod tests {
     use super::*;
 
-    #[test]
-    fn nano_cpus_container_keeps_its_knob() {
-        let hc = HostConfig {
-            nano_cpus: Some(1_500_000_000),
-            memory: Some(512 << 20),
-            memory_swap: Some(1024 << 20),
-            ..Default::default()
-        };
-        let l = Limits::from_host_config(&hc);
-        assert_eq!(l.knob, CpuKnob::NanoCpus);
-        assert_eq!(l.cpus, 1.5);
-        let n = l.resized(0.5, 256 << 20);
-        assert_eq!(n.memory_swap, 512 << 20);
-        let body = n.update_body();
-        assert_eq!(body.nano_cpus, Some(500_000_000));
-        assert_eq!(body.cpu_quota, None);
-        assert_eq!(body.memory, Some(256 << 20));
-        assert_eq!(body.memory_swap, Some(512 << 20));
+    fn limits(memory: u64, memory_swap: i64) -> Limits {
+        Limits {
+            cpus: 1.0,
+            memory,
+            memory_swap,
+            knob: CpuKnob::NanoCpus,
+        }
     }
 
     #[test]
-    fn quota_container_is_updated_through_its_quota() {
-        let hc = HostConfig {
-            cpu_quota: Some(50_000),
-            cpu_period: Some(100_000),
-            ..Default::default()
-        };
-        let l = Limits::from_host_config(&hc);
-        assert_eq!(l.knob, CpuKnob::Quota { period: 100_000 });
-        assert_eq!(l.cpus, 0.5);
-        let body = l.resized(1.25, 128 << 20).update_body();
-        assert_eq!(body.cpu_quota, Some(125_000));
-        assert_eq!(body.nano_cpus, None);
+    fn resize_keeps_the_swap_policy() {
         assert_eq!(
-            body.memory_swap,
-            Some(256 << 20),
+            limits(512 << 20, 1024 << 20)
+                .resized(0.5, 256 << 20)
+                .memory_swap,
+            512 << 20,
+            "the ratio to memory is kept"
+        );
+        assert_eq!(
+            limits(0, 0).resized(1.0, 128 << 20).memory_swap,
+            256 << 20,
             "never-set swap becomes Docker's 2x default"
         );
-    }
-
-    #[test]
-    fn unlimited_swap_stays_unlimited() {
-        let hc = HostConfig {
-            memory: Some(512 << 20),
-            memory_swap: Some(-1),
-            ..Default::default()
-        };
         assert_eq!(
-            Limits::from_host_config(&hc)
-                .resized(1.0, 1 << 30)
-                .memory_swap,
-            -1
+            limits(512 << 20, -1).resized(1.0, 1 << 30).memory_swap,
+            -1,
+            "unlimited stays unlimited"
         );
     }
 

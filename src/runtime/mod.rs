@@ -1,22 +1,33 @@
-//! Docker engine access through bollard: connect, find a service's
-//! containers, read and live-update limits, memory usage, restart, clone a
-//! container for a blue-green swap, and the Compose override file.
+//! The container engine behind one narrow trait.
 //!
-//! One `DockerClient` with one method per operation; every bollard error is
-//! mapped into a `DockerError` naming the operation and the container.
+//! `Runtime` (in `port`) is every operation tuner needs from an engine:
+//! find a service's containers, inspect, live limit updates, clone, start,
+//! stop, remove, rename, restart, copy a file in, read usage. It speaks
+//! tuner's own types (`container`, `limits`, `find`). `DockerRuntime` is
+//! the one implementation today, over bollard, with the one connection path
+//! (`docker.host`, else `DOCKER_HOST`, else the local socket) every command
+//! uses; `fake` is an in-memory engine for unit tests. The Compose override
+//! file and config hash live here too: they are how a resize survives
+//! `docker-compose up -d`.
 
-pub mod client;
-pub mod clone;
 pub mod compose_hash;
 pub mod compose_override;
+pub mod container;
+pub mod docker;
+#[cfg(test)]
+pub mod fake;
 pub mod find;
 pub mod limits;
+pub mod port;
 
-pub use client::{DockerClient, Health, LiveContainer};
-pub use clone::{current_spec, green_spec, GreenSpec};
 pub use compose_override::{OverrideError, OverrideFile};
-pub use find::{ServiceQuery, COMPOSE_PROJECT, COMPOSE_SERVICE, COMPOSE_WORKING_DIR};
+pub use container::{
+    CheckRun, CloneSpec, Container, Engine, FileIn, Health, Mount, NetworkAddress, Published, Usage,
+};
+pub use docker::DockerRuntime;
+pub use find::{Found, ServiceQuery, COMPOSE_PROJECT, COMPOSE_SERVICE, COMPOSE_WORKING_DIR};
 pub use limits::{CpuKnob, Limits, MemoryUsage};
+pub use port::Runtime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -52,6 +63,13 @@ fn list_or_none(items: &[String]) -> String {
         "none".to_string()
     } else {
         items.join(", ")
+    }
+}
+
+impl DockerError {
+    /// True when the engine says the container (or other object) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DockerError::Api { source, .. } if is_not_found(source))
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::cycle::{Choice, Tuner};
 use super::ledger::Action;
-use super::observe::{observe, Observation};
+use super::observe::{observe, Observation, Tripwires};
 use super::restore::{hold, restore};
 use super::windows::{log_line, WindowKind};
 use super::TuneError;
@@ -28,6 +28,9 @@ pub(super) struct Change {
     pub kind: WindowKind,
     pub before: Reference,
     pub choice: Choice,
+    /// SLA metrics that had data before the change: one going silent after
+    /// it ends the observation as no data.
+    pub required: Vec<String>,
 }
 
 impl Tuner<'_> {
@@ -119,7 +122,10 @@ impl Tuner<'_> {
             self.cx.observer,
             &self.opts.windows,
             change.kind.opening(self.cx.backend),
-            firing_before,
+            Tripwires {
+                firing_before,
+                required: &change.required,
+            },
             shutdown,
             self.cx.progress,
             |s, work| {

@@ -105,6 +105,26 @@ pub fn wal_lookback(config: &Config) -> Duration {
         .unwrap_or_default()
 }
 
+/// The SLA metrics a change must not lose: tracked by an objective and
+/// present in most of the before-window (a metric that never had data is
+/// the SLA reading's problem, already reported, not the change's).
+fn required_metrics(report: &SlaReport, before: &Reference) -> Vec<String> {
+    report
+        .metrics
+        .iter()
+        .filter(|m| m.state != State::Untracked)
+        .filter(|m| {
+            let present = before
+                .samples
+                .iter()
+                .filter(|s| s.get(&m.name).is_some())
+                .count();
+            present * 2 > before.samples.len()
+        })
+        .map(|m| m.name.clone())
+        .collect()
+}
+
 /// Violated objectives, worst first, with their symptoms.
 fn violations(report: &SlaReport) -> Result<Vec<(String, Option<Symptom>)>, TuneError> {
     let mut violated: Vec<_> = report
@@ -411,12 +431,14 @@ impl<'a> Tuner<'a> {
         let before = self
             .before_window(&id, &choice.goal, wal_goal, &firing_before, shutdown)
             .await?;
+        let required = required_metrics(report, &before);
         let mut change = Change {
             id,
             cycle,
             kind: WindowKind::of(&before),
             before,
             choice,
+            required,
         };
         let _held = self.journal_and_apply(&mut change, shutdown).await?;
         let observation = self

@@ -25,8 +25,6 @@ mod windows;
 pub(crate) mod fakes;
 #[cfg(test)]
 pub(crate) mod tests;
-#[cfg(test)]
-mod unmeasured_tests;
 
 pub use crate::journal::{Shutdown, Trigger};
 pub use cycle::{Context, Options, Tuner};

@@ -118,21 +118,36 @@ async fn wait(
     None
 }
 
+/// What ends a window early, besides an interrupt: a tuning alert that was
+/// not firing before it, and a `required` metric that goes silent (an empty
+/// result, NaN, a series that disappeared) — failing closed, never judging
+/// on what is left.
+#[derive(Clone, Copy)]
+pub struct Tripwires<'a> {
+    pub firing_before: &'a BTreeSet<String>,
+    pub required: &'a [String],
+}
+
 /// Settles; then, for a window opened by a CHECKPOINT (`opening`), issues it
 /// if asked and waits out the metrics' lookback; then samples
-/// `windows.samples()` times. `on_sample` records each sample with the
-/// transactions since the CHECKPOINT (tuning.log) before the next one is
-/// taken. A failed CHECKPOINT ends the window as no data: a window that
-/// cannot be aligned cannot be judged against one that was.
+/// `windows.samples()` times, ending early on a `tripwire`. `on_sample`
+/// records each sample with the transactions since the CHECKPOINT
+/// (tuning.log) before the next one is taken. A failed CHECKPOINT ends the
+/// window as no data: a window that cannot be aligned cannot be judged
+/// against one that was.
 pub async fn observe(
     observer: &dyn Observer,
     windows: &Windows,
     opening: Opening<'_>,
-    firing_before: &BTreeSet<String>,
+    tripwires: Tripwires<'_>,
     shutdown: &mut Shutdown,
     progress: &dyn Events,
     mut on_sample: impl FnMut(&Sample, Option<f64>) -> Result<(), TuneError>,
 ) -> Result<Observation, TuneError> {
+    let Tripwires {
+        firing_before,
+        required,
+    } = tripwires;
     let mut samples = Vec::new();
     let stop = |samples, ended| Ok(EarlyEnd::Ended(ended).with(samples));
 
@@ -210,6 +225,14 @@ pub async fn observe(
         };
         on_sample(&sample, work.read().await)?;
         progress.advanced(done);
+        if let Some(gone) = required.iter().find(|m| sample.get(m).is_none()) {
+            progress.finished();
+            let why = format!(
+                "{gone} has no data at sample {done} of {total} (an empty result, NaN, or its series disappeared)"
+            );
+            samples.push(sample);
+            return stop(samples, Ended::NoData(why));
+        }
         samples.push(sample);
     }
     progress.finished();

@@ -34,6 +34,7 @@ impl Tuner<'_> {
             kind,
             before,
             choice,
+            ..
         } = change;
         let goal = choice.goal.clone();
         let lever = choice.candidate.lever.clone();

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::cycle::Tuner;
-use super::observe::{observe, Opening, Windows};
+use super::observe::{observe, Opening, Tripwires, Windows};
 use super::ports::ObserveError;
 use super::TuneError;
 use crate::journal::{tuning_log, Shutdown};
@@ -135,7 +135,10 @@ impl Tuner<'_> {
             self.cx.observer,
             &self.opts.windows,
             kind.opening(self.cx.backend),
-            &firing,
+            Tripwires {
+                firing_before: &firing,
+                required: &[],
+            },
             shutdown,
             self.cx.progress,
             |s, work| {
@@ -184,7 +187,10 @@ impl Tuner<'_> {
             self.cx.observer,
             &windows,
             Opening::AfterCheckpoint(self.cx.backend),
-            firing,
+            Tripwires {
+                firing_before: firing,
+                required: &[],
+            },
             shutdown,
             self.cx.progress,
             |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, "before", work))?),

@@ -1,5 +1,5 @@
 //! `container` levers: a live CPU or memory update of a running container
-//! through the Docker API (no restart), kept across `docker-compose up` by
+//! through the container runtime (no restart), kept across `docker-compose up` by
 //! writing the value into the project's `docker-compose.override.yml`.
 //!
 //! Before the first change to a service, the override file's exact text and
@@ -20,10 +20,10 @@ use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 use crate::postgres::{Database, PgDatabase};
 use crate::runtime::compose_override::ServiceLimits;
 use crate::runtime::limits::trim;
-use crate::runtime::{DockerClient, Limits, OverrideFile, ServiceQuery, COMPOSE_WORKING_DIR};
+use crate::runtime::{Limits, OverrideFile, Runtime, ServiceQuery, COMPOSE_WORKING_DIR};
 
 pub struct ContainerLevers {
-    pub docker: Arc<DockerClient>,
+    pub runtime: Arc<dyn Runtime>,
     pub project: Option<String>,
     pub state_dir: PathBuf,
     /// The Compose service PostgreSQL runs in: its memory may not drop below
@@ -73,7 +73,7 @@ impl ContainerLevers {
             return Err(rejected(lever, "not a container lever"));
         };
         let found = self
-            .docker
+            .runtime
             .find_one(&ServiceQuery {
                 service: service.clone(),
                 project: self.project.clone(),
@@ -116,9 +116,10 @@ impl ContainerLevers {
     }
 
     async fn limits(&self, lever: &Lever, container: &str) -> Result<Limits, BackendError> {
-        self.docker
-            .limits(container)
+        self.runtime
+            .inspect(container)
             .await
+            .map(|c| c.limits)
             .map_err(|e| failed(lever, e.to_string()))
     }
 
@@ -138,7 +139,7 @@ impl ContainerLevers {
         r: &Resolved,
         memory: u64,
     ) -> Result<(), BackendError> {
-        self.docker
+        self.runtime
             .check_memory_fits(&r.name, memory)
             .await
             .map_err(|e| rejected(lever, e.to_string()))?;
@@ -288,7 +289,7 @@ impl LeverBackend for ContainerLevers {
             self.save_original(lever, &r, &OverrideFile::in_dir(dir), &before)?;
         }
         let after = self
-            .docker
+            .runtime
             .update_limits(&r.name, cpus, memory)
             .await
             .map_err(|e| failed(lever, e.to_string()))?;

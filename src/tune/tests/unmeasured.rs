@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::report::Outcome;
-use super::tests::{is, World};
+use super::{is, World};
+use crate::tune::report::Outcome;
 
 /// Latency has no data (a VM without the exporter, say); WAL is measured.
 fn latency_unmeasured(wal: f64) -> BTreeMap<String, Option<f64>> {

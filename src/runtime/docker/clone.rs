@@ -14,13 +14,16 @@ use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
     NetworkingConfig, PortBinding,
 };
+use serde::{Deserialize, Serialize};
 
-use super::find::{short_id, COMPOSE_CONFIG_HASH};
-use super::limits::Limits;
+use super::convert::apply_limits;
+use crate::runtime::container::CloneSpec;
+use crate::runtime::find::short_id;
+use crate::runtime::limits::Limits;
 
 /// What to create, and the networks to connect before starting (API 1.41
-/// create accepts one network only).
-#[derive(Debug, Clone)]
+/// create accepts one network only). Travels inside `CloneSpec::request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GreenSpec {
     pub body: ContainerCreateBody,
     pub extra_networks: Vec<(String, EndpointSettings)>,
@@ -29,26 +32,40 @@ pub struct GreenSpec {
     pub moved_ports: Vec<String>,
 }
 
-/// Builds green from blue's inspect output.
+impl GreenSpec {
+    /// The engine-neutral wrapper the deploy plan carries.
+    pub fn into_clone_spec(
+        self,
+        blue: &ContainerInspectResponse,
+    ) -> Result<CloneSpec, serde_json::Error> {
+        Ok(CloneSpec {
+            blue_view: serde_json::to_value(current_spec(blue))?,
+            green_view: serde_json::to_value(whole(&self))?,
+            extra_networks: self.extra_networks.iter().map(|n| n.0.clone()).collect(),
+            moved_ports: self.moved_ports.clone(),
+            address: planned_address(&self.body),
+            request: serde_json::to_value(self)?,
+        })
+    }
+}
+
+/// Builds green from blue's inspect output; `extra_labels` are added to
+/// blue's or replace them.
 pub fn green_spec(
     blue: &ContainerInspectResponse,
     limits: &Limits,
-    extra_labels: &HashMap<String, String>,
-    config_hash: Option<&str>,
+    extra_labels: &[(String, String)],
 ) -> GreenSpec {
     let config = blue.config.clone().unwrap_or_default();
     let mut host = blue.host_config.clone().unwrap_or_default();
-    limits.apply_to(&mut host);
+    apply_limits(limits, &mut host);
     let moved_ports = republish_randomly(&mut host);
     host.links = host
         .links
         .map(|links| links.iter().map(|l| relink(l)).collect());
 
     let mut labels = config.labels.clone().unwrap_or_default();
-    labels.extend(extra_labels.clone());
-    if let Some(hash) = config_hash {
-        labels.insert(COMPOSE_CONFIG_HASH.to_string(), hash.to_string());
-    }
+    labels.extend(extra_labels.iter().cloned());
 
     let blue_short = short_id(blue.id.as_deref().unwrap_or_default()).to_string();
     let mode = host.network_mode.clone().unwrap_or_default();
@@ -93,7 +110,7 @@ pub fn green_spec(
 }
 
 /// Blue as a create body, unchanged: the left side of the plan's spec diff.
-pub fn current_spec(blue: &ContainerInspectResponse) -> ContainerCreateBody {
+fn current_spec(blue: &ContainerInspectResponse) -> ContainerCreateBody {
     let config = blue.config.clone().unwrap_or_default();
     let endpoints = blue
         .network_settings
@@ -154,7 +171,7 @@ fn from_config(config: ContainerConfig) -> ContainerCreateBody {
 }
 
 /// Green as one create body with every network, for the plan's diff.
-pub fn whole(spec: &GreenSpec) -> ContainerCreateBody {
+fn whole(spec: &GreenSpec) -> ContainerCreateBody {
     let mut body = spec.body.clone();
     let mut endpoints = body
         .networking_config
@@ -168,6 +185,28 @@ pub fn whole(spec: &GreenSpec) -> ContainerCreateBody {
         });
     }
     body
+}
+
+/// `127.0.0.1:<port>` when green publishes a fixed host port (green's
+/// ports are chosen at plan time), for the plan and the router.
+fn planned_address(body: &ContainerCreateBody) -> Option<String> {
+    let bindings = body.host_config.as_ref()?.port_bindings.as_ref()?;
+    let mut keys: Vec<&String> = bindings.keys().collect();
+    keys.sort();
+    keys.into_iter().find_map(|k| {
+        bindings.get(k)?.as_ref()?.iter().find_map(|b| {
+            let port = b
+                .host_port
+                .as_deref()
+                .filter(|p| !p.is_empty() && *p != "0")?;
+            let ip = b
+                .host_ip
+                .as_deref()
+                .filter(|i| !i.is_empty() && *i != "0.0.0.0")
+                .unwrap_or("127.0.0.1");
+            Some(format!("{ip}:{port}"))
+        })
+    })
 }
 
 /// Blue's endpoint minus what belongs to blue alone: its short-id alias,
@@ -330,12 +369,17 @@ mod tests {
     fn green_copies_identity_free_config_with_new_limits() {
         let b = blue();
         let limits =
-            Limits::from_host_config(b.host_config.as_ref().unwrap()).resized(1.5, 768 << 20);
+            super::super::convert::limits(b.host_config.as_ref().unwrap()).resized(1.5, 768 << 20);
         let spec = green_spec(
             &b,
             &limits,
-            &HashMap::from([("tuner.deploy.id".to_string(), "d1".to_string())]),
-            Some("newhash"),
+            &[
+                ("tuner.deploy.id".to_string(), "d1".to_string()),
+                (
+                    "com.docker.compose.config-hash".to_string(),
+                    "newhash".to_string(),
+                ),
+            ],
         );
         let body = &spec.body;
         assert_eq!(body.hostname, None);
@@ -373,5 +417,11 @@ mod tests {
         assert_eq!(eps["proj_default"].ip_address, None);
         assert_eq!(spec.extra_networks.len(), 1);
         assert_eq!(spec.extra_networks[0].0, "proj_back");
+
+        let wrapped = spec.clone().into_clone_spec(&b).unwrap();
+        assert_eq!(wrapped.extra_networks, vec!["proj_back".to_string()]);
+        assert_eq!(wrapped.address, Some(format!("127.0.0.1:{port}")));
+        let back: GreenSpec = serde_json::from_value(wrapped.request).unwrap();
+        assert_eq!(back, spec, "the request survives the round trip");
     }
 }

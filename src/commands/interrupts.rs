@@ -1,0 +1,42 @@
+//! Ctrl-C, turned into the one injected `Shutdown` every action obeys: the
+//! first finishes or undoes the open step (a tune change is rolled back, a
+//! swap is handed to recovery), the second aborts even that (the journal
+//! keeps it for the next run), a third exits at once.
+
+use crate::journal::Shutdown;
+
+/// What each interrupt tells the user, per action.
+pub struct Messages {
+    pub first: &'static str,
+    pub third: &'static str,
+}
+
+pub const TUNE: Messages = Messages {
+    first: "interrupt: rolling back the open change (press Ctrl-C again to abort)",
+    third: "interrupted three times: exiting now; the next `tuner tune` or `tuner rollback` restores any open change",
+};
+
+pub const DEPLOY: Messages = Messages {
+    first: "interrupted: finishing or undoing the swap so one healthy container serves (Ctrl-C again to abort)",
+    third: "interrupted three times: exiting now; the next `tuner deploy` or `tuner deploy status` finishes or undoes the swap",
+};
+
+/// A `Shutdown` fed by Ctrl-C, saying `messages` as interrupts arrive.
+pub fn from_ctrl_c(messages: Messages) -> Shutdown {
+    let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(async move {
+        let mut seen = 0u32;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            seen += 1;
+            if seen >= 3 {
+                eprintln!("{}", messages.third);
+                std::process::exit(130);
+            }
+            if seen == 1 {
+                eprintln!("{}", messages.first);
+            }
+            trigger.interrupt();
+        }
+    });
+    shutdown
+}

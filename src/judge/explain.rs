@@ -1,0 +1,82 @@
+//! How a judgement explains itself: a shift in words, and why a WAL
+//! verdict may be provisional or conservative.
+
+use super::{JudgeInput, Movement, Shift, Statistic};
+use crate::config::units::format_duration;
+
+/// `median 100 → 80 (-20.0%), noise band ±3, p=0.0002`
+pub fn describe(s: &Shift) -> String {
+    let pct = if s.before != 0.0 {
+        format!(" ({:+.1}%)", (s.after - s.before) / s.before.abs() * 100.0)
+    } else {
+        String::new()
+    };
+    let p = match s.movement {
+        Movement::Worse => s.p_worse,
+        _ => s.p_better,
+    };
+    let p = if p < 1e-4 {
+        "p<0.0001".to_string()
+    } else {
+        format!("p={p:.4}")
+    };
+    let (center, test) = match s.statistic {
+        Statistic::Median => ("median", "Mann-Whitney"),
+        Statistic::AlignedMean => (
+            "mean from a CHECKPOINT",
+            "paired by time since it, sign-flip",
+        ),
+        Statistic::AlignedMeanByWork => (
+            "mean from a CHECKPOINT",
+            "paired by transactions since it, sign-flip",
+        ),
+    };
+    let band = match s.drift {
+        Some(d) if d >= s.noise => format!(
+            "noise band ±{} (the drift between two windows before the change)",
+            short(s.noise)
+        ),
+        Some(d) => format!(
+            "noise band ±{} (drift between two windows before the change ±{})",
+            short(s.noise),
+            short(d)
+        ),
+        None => format!("noise band ±{}", short(s.noise)),
+    };
+    format!(
+        "{center} {} → {}{pct}, {band}, {test} {p}",
+        short(s.before),
+        short(s.after)
+    )
+}
+
+pub(super) fn short(v: f64) -> String {
+    if v.abs() >= 1000.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+pub(super) fn provisional(input: &JudgeInput<'_>) -> Option<String> {
+    if !input.wal_goal {
+        return None;
+    }
+    match input.checkpoint_timeout {
+        Some(cycle) if input.observed >= cycle => None,
+        Some(cycle) if input.aligned => Some(format!(
+            "conservative: both windows start at a CHECKPOINT and last {}, less than the {} checkpoint cycle, so each holds one full-page-image burst; spacing checkpoints beyond the window is not credited",
+            format_duration(input.observed),
+            format_duration(cycle)
+        )),
+        Some(cycle) => Some(format!(
+            "provisional: observed {} is shorter than the {} checkpoint cycle, so the window may hold no checkpoint and show the full-page-image-free floor",
+            format_duration(input.observed),
+            format_duration(cycle)
+        )),
+        None => Some("provisional: the server's checkpoint_timeout could not be read, so the window may not cover a checkpoint cycle".into()),
+    }
+}
