@@ -282,3 +282,52 @@ fn a_container_lever_and_a_deploy_of_its_service_never_overlap() {
     );
     assert_eq!(state(&app), before, "the tune change was rolled back");
 }
+
+#[test]
+fn a_deploy_first_restores_a_tune_change_a_crash_left_open_on_its_service() {
+    let stack = Stack::start_with(&[]);
+    let project = Project::up();
+    let app = project.container();
+    let before = state(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let config = tune_config(&stack, &project, dir.path(), &lever("cpus", "0.75"));
+    let out = tuner(
+        &config,
+        &["tune", "--max-cycles", "1"],
+        &[("TUNER_TUNE_CRASH_AT", "observe")],
+        RUN_LIMIT,
+    );
+    assert!(out.status.code().is_none(), "crash hook: {}", text(&out));
+    assert_eq!(
+        state(&app).2,
+        750_000_000,
+        "the crash left the change applied"
+    );
+
+    let deploy = tuner(
+        &config,
+        &["deploy", "app", "0.5", "96M", "--strategy", "in-place"],
+        &[],
+        RUN_LIMIT,
+    );
+    let all = text(&deploy);
+    assert_eq!(deploy.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("left unfinished on service app by an interrupted tune run"),
+        "{all}"
+    );
+    let after = state(&app);
+    assert_eq!(
+        (after.2, after.3),
+        (500_000_000, 96 << 20),
+        "the deploy's limits"
+    );
+    assert_eq!(after.0, before.0, "in place: same container");
+    // The journal knows the tune change was undone: nothing left to roll back.
+    assert_nothing_to_roll_back(&config, RUN_LIMIT);
+    let log = std::fs::read_to_string(dir.path().join("CHANGELOG_TUNING.md")).unwrap();
+    assert!(
+        log.contains("restored before a deploy of its service"),
+        "{log}"
+    );
+}

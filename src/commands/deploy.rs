@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::journal::Shutdown;
 use crate::cli::{
     Cli, DeployAction, DeployArgs, DeployOptions, OutputFormat, Strategy as CliStrategy,
 };
@@ -24,10 +23,12 @@ use crate::deploy::swap::{Report, Swap};
 use crate::deploy::{inplace, metrics, routing, DeployError, Target};
 use crate::exit::{UsageError, OK};
 use crate::journal::JournalError;
+use crate::journal::Shutdown;
 use crate::runtime::{DockerRuntime, Runtime, ServiceQuery};
 
 /// Everything a deploy subcommand needs, built once.
 struct Context_ {
+    config: crate::config::Config,
     output: OutputFormat,
     deploy: DeployConfig,
     state_dir: PathBuf,
@@ -120,6 +121,7 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
     Ok(Context_ {
         output: cli.output,
         state_dir: config.paths.state_dir.clone(),
+        config,
         metrics_dir,
         deploy,
         runtime,
@@ -199,6 +201,15 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     let _lock = journal
         .lock()
         .with_context(|| format!("cannot deploy {service} now"))?;
+    super::recover::tune_changes_on(
+        &cx.config,
+        journal.locks(),
+        &crate::journal::Target::Service(service.to_string()),
+    )
+    .await
+    .with_context(|| {
+        format!("cannot deploy {service}: a tune change left open on it could not be restored")
+    })?;
     let recovered = recover_open(
         cx.runtime.as_ref(),
         cx.router.as_ref(),
@@ -345,6 +356,41 @@ fn write_metrics(cx: &Context_) {
             tracing::warn!("cannot write deploy metrics to {}: {e}", dir.display());
         }
     }
+}
+
+/// Finishes or undoes the interrupted deploys of `services`, as `tuner
+/// deploy status` would, before another action (a tune run's container or
+/// env levers) acts on them. Connects to the engine only when one is open.
+pub async fn recover_services(cli: &Cli, services: &[String]) -> anyhow::Result<()> {
+    let config = crate::config::load(cli.config.as_deref())?;
+    let mut open = Vec::new();
+    for service in services {
+        let journal = ServiceJournal::new(&config.paths.state_dir, service);
+        if journal.open()?.is_some() {
+            open.push(journal);
+        }
+    }
+    if open.is_empty() {
+        return Ok(());
+    }
+    let cx = context(cli).await?;
+    for journal in &open {
+        let _lock = journal
+            .lock()
+            .context("cannot recover an interrupted deploy before tuning")?;
+        let recovered = recover_open(
+            cx.runtime.as_ref(),
+            cx.router.as_ref(),
+            journal,
+            Duration::from_secs(120),
+        )
+        .await?;
+        if let Some(r) = recovered {
+            eprintln!("{r}");
+            write_metrics(&cx);
+        }
+    }
+    Ok(())
 }
 
 async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Result<u8> {

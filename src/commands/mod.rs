@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod health;
 pub mod interrupts;
 pub mod levers;
+pub mod recover;
 pub mod rollback;
 pub mod status;
 pub mod tune;
@@ -25,6 +26,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             // Bad flags are reported before any server is contacted.
             tune::windows(&config, args)?;
             let prometheus = context::prometheus(&config)?;
+            if !args.dry_run {
+                // An interrupted deploy of a service a lever acts on is
+                // finished or undone first, as `tuner deploy status` would.
+                let catalog = tune::load_catalog(&config)?;
+                deploy::recover_services(&cli, &catalog.services()).await?;
+            }
             let router = levers::real(&config).await?;
             tune::run(
                 &config,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::record::{fold, Entry, History, Kind, Outcome};
+use super::record::{fold, Entry, History, Kind, Outcome, MODULE};
 use crate::journal::{write_atomic, Journal, JournalError};
 
 pub const FILE_NAME: &str = "tuner_deploy.prom";
@@ -21,22 +21,26 @@ pub struct Counts {
     pub duration_sum: f64,
 }
 
-/// Counts per service from every journal under `<state_dir>/deploy/`.
+/// Counts per service from the one journal's deploy entries, after those of
+/// the per-service files older versions kept under `<state_dir>/deploy/`.
 pub fn collect(state_dir: &Path) -> Result<BTreeMap<String, Counts>, JournalError> {
-    let dir = state_dir.join("deploy");
-    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
-    let Ok(read) = std::fs::read_dir(&dir) else {
-        return Ok(out);
-    };
-    let mut files: Vec<PathBuf> = read
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    for file in files {
-        for h in fold(Journal::new(&file).entries::<Entry>()?) {
-            add(out.entry(h.record.service.clone()).or_default(), &h);
+    let mut entries: Vec<Entry> = Vec::new();
+    if let Ok(read) = std::fs::read_dir(state_dir.join("deploy")) {
+        let mut files: Vec<PathBuf> = read
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        for file in files {
+            entries.extend(Journal::new(&file).entries::<Entry>()?);
         }
+    }
+    entries.extend(
+        Journal::new(state_dir.join(crate::journal::FILE)).entries_of::<Entry>(MODULE, None)?,
+    );
+    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
+    for h in fold(entries) {
+        add(out.entry(h.record.service.clone()).or_default(), &h);
     }
     Ok(out)
 }

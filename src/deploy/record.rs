@@ -123,7 +123,7 @@ impl History {
 }
 
 /// Marks deploy's entries in the shared journal.
-const MODULE: &str = "deploy";
+pub const MODULE: &str = "deploy";
 
 /// The journal entries and the lock of one service.
 #[derive(Debug, Clone)]
@@ -156,6 +156,13 @@ impl ServiceJournal {
 
     pub fn path(&self) -> &Path {
         self.journal.path()
+    }
+
+    /// The locks this journal takes its service with: a step of the same
+    /// command (restoring another action's open change on the service) may
+    /// take the service again through them.
+    pub fn locks(&self) -> &Locks {
+        &self.locks
     }
 
     /// The service alone: no other deploy of it, and no tune change of

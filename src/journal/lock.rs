@@ -9,10 +9,12 @@
 //! is never a stale lock to clean up. Every lock lives in
 //! `<state_dir>/locks/`, one file per target.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -104,11 +106,19 @@ impl Holder {
     }
 }
 
-/// Takes locks for one command in one state directory.
+/// Targets this command holds: each open lock file and how many guards
+/// share it.
+type Held = Arc<Mutex<BTreeMap<Target, (usize, File)>>>;
+
+/// Takes locks for one command in one state directory. Clones share what
+/// they hold, so a command that already holds a target (a deploy of `web`)
+/// can take it again for a step of its own (restoring a tune change a crash
+/// left open on `web`) instead of locking itself out.
 #[derive(Debug, Clone)]
 pub struct Locks {
     dir: PathBuf,
     command: String,
+    held: Held,
 }
 
 impl Locks {
@@ -118,7 +128,14 @@ impl Locks {
         Locks {
             dir: state_dir.join("locks"),
             command: command.to_string(),
+            held: Held::default(),
         }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<Target, (usize, File)>> {
+        // A poisoned map only means a panic elsewhere; the files in it are
+        // still the ones this command locked.
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn path_of(&self, target: &Target) -> PathBuf {
@@ -129,6 +146,14 @@ impl Locks {
     /// the holder and what it is doing.
     pub fn acquire(&self, target: &Target, action: &str) -> Result<TargetLock, JournalError> {
         let path = self.path_of(target);
+        if let Some((count, _)) = self.held().get_mut(target) {
+            *count += 1;
+            return Ok(TargetLock {
+                held: self.held.clone(),
+                path,
+                target: target.clone(),
+            });
+        }
         std::fs::create_dir_all(&self.dir).map_err(io_error("create directory", &self.dir))?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -175,8 +200,9 @@ impl Locks {
             .map_err(io_error("write lock file", &path))?;
         file.sync_all()
             .map_err(io_error("fsync lock file", &path))?;
+        self.held().insert(target.clone(), (1, file));
         Ok(TargetLock {
-            file,
+            held: self.held.clone(),
             path,
             target: target.clone(),
         })
@@ -197,10 +223,10 @@ impl Locks {
     }
 }
 
-/// A held target; dropping it releases the target.
+/// A held target; dropping the last guard of it releases the target.
 #[derive(Debug)]
 pub struct TargetLock {
-    file: File,
+    held: Held,
     path: PathBuf,
     target: Target,
 }
@@ -217,8 +243,20 @@ impl TargetLock {
 
 impl Drop for TargetLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let last = match held.get_mut(&self.target) {
+            Some((count, _)) => {
+                *count -= 1;
+                *count == 0
+            }
+            None => false,
+        };
+        if last {
+            if let Some((_, file)) = held.remove(&self.target) {
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+            }
+        }
     }
 }
 
@@ -253,6 +291,23 @@ mod tests {
         assert_eq!(api.target(), &Target::Service("api".into()));
         drop(held);
         deploy.acquire(&web, "deploy of web").unwrap();
+    }
+
+    #[test]
+    fn a_command_may_take_again_what_it_holds_and_releases_it_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let deploy = Locks::new(dir.path(), "tuner deploy");
+        let other = Locks::new(dir.path(), "tuner tune");
+        let web = Target::Service("web".into());
+        let outer = deploy.acquire(&web, "deploy of web").unwrap();
+        let inner = deploy.clone().acquire(&web, "restoring c1").unwrap();
+        drop(inner);
+        assert!(
+            other.acquire(&web, "x").is_err(),
+            "still held by the outer guard"
+        );
+        drop(outer);
+        other.acquire(&web, "x").unwrap();
     }
 
     #[test]

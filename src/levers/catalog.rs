@@ -207,4 +207,22 @@ impl Catalog {
     pub fn get(&self, name: &str) -> Option<&Lever> {
         self.levers.iter().find(|l| l.name == name)
     }
+
+    /// The services whose containers some lever changes (limits, or env and
+    /// a recreate), each once.
+    pub fn services(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .levers
+            .iter()
+            .filter_map(|l| match &l.target {
+                Target::Container { service, .. } | Target::Env { service, .. } => {
+                    Some(service.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
 }

@@ -16,7 +16,7 @@ pub mod ports;
 pub mod prometheus;
 mod record;
 pub mod report;
-mod restore;
+pub mod restore;
 pub mod rollback;
 mod verdict;
 mod windows;

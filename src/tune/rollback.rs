@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::ledger::{ChangeState, Ledger, Status};
 use super::record;
-use super::restore::{hold, restore_with};
+use super::restore::{hold, lock_target, restore_with};
 use super::TuneError;
-use crate::journal::{Locks, Shutdown};
+use crate::journal::{Locks, Shutdown, Target};
 use crate::levers::catalog::Lever;
 use crate::levers::choose::same_value;
 use crate::levers::port::{LeverBackend, Move, Plan};
@@ -32,6 +32,9 @@ pub enum Scope {
     /// Only what an interrupted run left unfinished: what every run of
     /// `tuner tune` restores before its first cycle.
     Unfinished,
+    /// What an interrupted run left unfinished on one target: what a deploy
+    /// of a service restores before it touches that service.
+    UnfinishedOn(Target),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +68,10 @@ pub fn select<'c>(
         .iter()
         .rev()
         .filter(|c| c.status() == Status::Unfinished)
+        .filter(|c| match scope {
+            Scope::UnfinishedOn(target) => lock_target(&c.lever).as_ref() == Some(target),
+            _ => true,
+        })
         .collect();
     let kept = changes.iter().rev().filter(|c| c.status() == Status::Kept);
     let mut out = unfinished.clone();
@@ -75,7 +82,7 @@ pub fn select<'c>(
             }
         }
         Scope::All => out.extend(kept),
-        Scope::Unfinished => {}
+        Scope::Unfinished | Scope::UnfinishedOn(_) => {}
         Scope::To(id) => {
             let Some(position) = changes.iter().position(|c| &c.change_id == id) else {
                 return Err(TuneError::UnknownChange(id.clone()));
@@ -173,6 +180,9 @@ pub async fn rollback(
         let why = match c.status() {
             Status::Unfinished if *scope == Scope::Unfinished => {
                 "unfinished change from an interrupted run, restored before tuning again"
+            }
+            Status::Unfinished if matches!(scope, Scope::UnfinishedOn(_)) => {
+                "unfinished change from an interrupted run, restored before a deploy of its service"
             }
             Status::Unfinished => "unfinished change from an interrupted run",
             _ => "kept change undone on request",

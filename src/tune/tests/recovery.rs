@@ -276,3 +276,40 @@ async fn rollback_notes_a_lever_changed_by_hand_and_restores_anyway() {
     );
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_restores_only_the_changes_left_open_on_its_own_target() {
+    let w = World::new(World::default_backend());
+    crashed_after_intent(&w);
+    let changelog = w.path("CHANGELOG_TUNING.md");
+    let service = crate::journal::Target::Service("web".into());
+    let other = rollback(
+        &w.ledger(),
+        &w.locks(),
+        w.backend.as_ref(),
+        &changelog,
+        &Scope::UnfinishedOn(service),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(other.undone.is_empty(), "a PostgreSQL change is not web's");
+    assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("4GB"));
+    // Held already by the caller (a deploy holds its target): taken again.
+    let locks = w.locks();
+    let _held = locks
+        .acquire(&crate::journal::Target::Postgres, "outer")
+        .unwrap();
+    let own = rollback(
+        &w.ledger(),
+        &locks,
+        w.backend.as_ref(),
+        &changelog,
+        &Scope::UnfinishedOn(crate::journal::Target::Postgres),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.undone.len(), 1);
+    assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
+}
