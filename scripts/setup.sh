@@ -27,6 +27,7 @@ packages=(
   # The HTTPS + basic-auth Prometheus of tests/prometheus_access.rs: a
   # private CA (openssl) and a bcrypt password hash (htpasswd -B).
   openssl apache2-utils
+  libxml2-utils
 )
 
 missing=()
@@ -62,6 +63,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 else
   echo "setup: all packages present"
+fi
+
+# Locust (tests/check.rs runs it headless against loopback) comes from PyPI.
+LOCUST_VERSION=2.47.0
+if ! python3 -c "import locust, sys; sys.exit(locust.__version__ != '$LOCUST_VERSION')" 2>/dev/null; then
+  echo "setup: installing locust $LOCUST_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "locust==$LOCUST_VERSION"
 fi
 
 if ! docker_answers; then

@@ -104,6 +104,13 @@ pub enum Command {
   tuner deploy status grafana
   tuner deploy rollback grafana")]
     Deploy(DeployArgs),
+    /// Check a performance budget against results or live metrics (exit 3 if one fails)
+    #[command(after_help = "Examples:
+  tuner check --live
+  tuner check results.json --junit check.xml
+  tuner check run_stats.csv --budget ci/budget.yaml
+  tuner check pgbench_log.4242 --baseline main.yaml")]
+    Check(CheckArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = "Examples:
   tuner completions bash > /etc/bash_completion.d/tuner
@@ -136,6 +143,54 @@ pub struct StatusArgs {
     /// Check Prometheus, every scrape target, Postgres and Docker instead
     #[arg(long)]
     pub health: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Result files: a k6 --summary-export JSON, a k6 --out json stream
+    /// (optionally gzipped), a Locust _stats.csv, pgbench's output, or
+    /// pgbench --log files (several: one per thread)
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "live",
+        conflicts_with = "live"
+    )]
+    pub files: Vec<PathBuf>,
+    /// Check live Prometheus through the same measurement as `status`
+    #[arg(long)]
+    pub live: bool,
+    /// The budget file [default: config/budget.yaml]
+    #[arg(long, env = "TUNER_BUDGET", value_name = "PATH")]
+    pub budget: Option<PathBuf>,
+    /// The files' format, when telling it from their content is not wanted
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+    /// With --live: the window WAL metrics are averaged over [default: tune.observe]
+    #[arg(long, value_name = "DURATION", requires = "live")]
+    pub window: Option<String>,
+    /// Also compare every objective with this baseline file (`tuner baseline`
+    /// or `--save-baseline` of an earlier run)
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Option<PathBuf>,
+    /// Allowed regression against --baseline, instead of the budget's (default 10%)
+    #[arg(long, value_name = "PERCENT", requires = "baseline")]
+    pub max_regression: Option<String>,
+    /// Write the result as JUnit XML to FILE, for CI test reports
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write this run's values as a baseline file, for a later --baseline
+    #[arg(long, value_name = "PATH")]
+    pub save_baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    Auto,
+    K6Summary,
+    K6Json,
+    Locust,
+    Pgbench,
+    PgbenchLog,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,8 @@ pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Bad usage or config: nothing was changed.
 pub const USAGE: u8 = 2;
-/// The SLA is violated (status, a dry run) or still violated after tuning.
+/// The SLA is violated (status, a dry run) or still violated after tuning;
+/// for `check`, a budget objective fails.
 pub const SLA_VIOLATED: u8 = 3;
 
 /// Marks an error as the user's to fix (exit 2) rather than a runtime failure.
@@ -24,6 +25,7 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<crate::config::ConfigError>().is_some()
+            || cause.downcast_ref::<crate::gate::GateError>().is_some()
             || cause
                 .downcast_ref::<crate::metrics::MeasureError>()
                 .is_some_and(|e| e.is_usage())
@@ -44,6 +46,15 @@ pub fn for_sla(verdict: crate::metrics::Verdict) -> u8 {
         Verdict::Met => OK,
         Verdict::Violated => SLA_VIOLATED,
         Verdict::Unmeasured => FAILURE,
+    }
+}
+
+/// A budget check as an exit code: 3 when an objective fails, 0 otherwise
+/// (warnings do not fail a CI gate).
+pub fn for_check(verdict: crate::gate::State) -> u8 {
+    match verdict {
+        crate::gate::State::Fail => SLA_VIOLATED,
+        crate::gate::State::Pass | crate::gate::State::Warn => OK,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crash;
 pub mod deploy;
 pub mod exit;
+pub mod gate;
 pub mod journal;
 pub mod judge;
 pub mod levers;

@@ -1,6 +1,7 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
 pub mod baseline;
+pub mod check;
 pub mod consent;
 pub mod context;
 pub mod deploy;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Baseline(args) => baseline::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
+        Command::Check(args) => check::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),

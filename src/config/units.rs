@@ -287,6 +287,8 @@ pub enum MetricUnit {
     Bytes,
     /// A plain number.
     Ratio,
+    /// Events per second (requests, transactions): `250/s`, `250 rps`.
+    PerSecond,
 }
 
 impl MetricUnit {
@@ -299,6 +301,7 @@ impl MetricUnit {
             MetricUnit::Celsius => format!("{value:.1}°C"),
             MetricUnit::Seconds => format!("{}s", trim_float(value, 2)),
             MetricUnit::Ratio => trim_float(value, 3),
+            MetricUnit::PerSecond => format!("{}/s", trim_float(value, 1)),
         }
     }
 
@@ -326,6 +329,13 @@ impl MetricUnit {
             MetricUnit::BytesPerSecond => parse_bytes(s.trim_end_matches("/s")).map(|b| b as f64),
             MetricUnit::Bytes => parse_bytes(s).map(|b| b as f64),
             MetricUnit::Ratio => plain_number(s, input, "number", "`1.5`"),
+            MetricUnit::PerSecond => {
+                let n = ["/s", "rps", "tps"]
+                    .iter()
+                    .find_map(|suffix| s.strip_suffix(suffix))
+                    .unwrap_or(s);
+                plain_number(n, input, "rate", "`250/s`, `250 rps` or `250`")
+            }
         }
     }
 }
@@ -465,5 +475,10 @@ mod tests {
         assert_eq!(MetricUnit::BytesPerSecond.parse("2M").unwrap(), 2097152.0);
         assert_eq!(MetricUnit::Milliseconds.format(180.0), "180ms");
         assert_eq!(MetricUnit::BytesPerSecond.format(1_300_000.0), "1.2M/s");
+        for written in ["250/s", "250 rps", "250tps", "250"] {
+            assert_eq!(MetricUnit::PerSecond.parse(written).unwrap(), 250.0);
+        }
+        assert!(MetricUnit::PerSecond.parse("fast/s").is_err());
+        assert_eq!(MetricUnit::PerSecond.format(123.456), "123.5/s");
     }
 }

@@ -2,6 +2,7 @@
 //! Results go to stdout, through [`emit`] alone; logs and progress to
 //! stderr.
 
+pub mod check;
 pub mod deploy;
 pub mod progress;
 pub mod sla;
