@@ -89,6 +89,14 @@ fn timings(o: &DeployOptions) -> anyhow::Result<Timings> {
     })
 }
 
+impl Context_ {
+    /// `compose.project` of the config: the project `--project` defaults
+    /// to, as it does for tune's levers, so one config serves both.
+    fn default_project(&self) -> Option<String> {
+        self.config.compose.as_ref().map(|c| c.project.clone())
+    }
+}
+
 async fn context(cli: &Cli) -> anyhow::Result<Context_> {
     let config = crate::config::load(cli.config.as_deref())?;
     let deploy = config.deploy.clone().unwrap_or_default();
@@ -142,7 +150,7 @@ fn request(
         kind,
         query: ServiceQuery {
             service: service.to_string(),
-            project: o.project.clone(),
+            project: o.project.clone().or_else(|| cx.default_project()),
         },
         target,
         override_text,
@@ -420,7 +428,7 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
     };
     let query = ServiceQuery {
         service: service.to_string(),
-        project,
+        project: project.or_else(|| cx.default_project()),
     };
     let found = cx
         .runtime
