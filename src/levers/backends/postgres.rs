@@ -8,14 +8,17 @@
 //! The `SHOW` form cannot always tell: `wal_buffers = -1` (automatic) shows
 //! as `1MB`, and after a crash before a restart the file and the server
 //! disagree. So before tuning first touches a setting, its
-//! `postgresql.auto.conf` entry (or its absence) is saved under
-//! `.tuner/pg-original/`, and the rollback to that point writes it back.
+//! `postgresql.auto.conf` entry (or its absence) is journaled in the one
+//! journal (`.tuner/journal.jsonl`, module `postgres`), and the rollback to
+//! that point writes it back. Versions before the one journal kept it under
+//! `.tuner/pg-original/`, still read.
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::journal::{Journal, Target as JournalTarget};
 use crate::levers::catalog::{Lever, Target};
 use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 use crate::postgres::{Activation, Database, PgDatabase, PostgresError, SettingChange};
@@ -27,12 +30,28 @@ pub struct PostgresLevers {
 }
 
 /// A setting as tuning first found it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Original {
     /// The live value (`SHOW` form) the first change moved away from.
     from: Option<String>,
     /// Its `postgresql.auto.conf` entry then; `None`: there was none.
     entry: Option<String>,
+}
+
+/// This backend's entries in the one journal.
+const MODULE: &str = "postgres";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum OriginalEntry {
+    /// Saved before tuning first touched `parameter`.
+    Original {
+        parameter: String,
+        #[serde(flatten)]
+        original: Original,
+    },
+    /// `parameter` is back at its original: the next change records afresh.
+    Restored { parameter: String },
 }
 
 fn parameter(lever: &Lever) -> Result<(&str, bool), BackendError> {
@@ -94,18 +113,53 @@ impl PostgresLevers {
         })
     }
 
-    fn original_path(&self, name: &str) -> PathBuf {
+    fn journal(&self) -> Journal {
+        Journal::new(self.state_dir.join(crate::journal::FILE))
+    }
+
+    fn legacy_path(&self, name: &str) -> PathBuf {
         self.state_dir
             .join("pg-original")
             .join(format!("{}.json", name.to_ascii_lowercase()))
     }
 
-    /// Saves the setting's auto.conf entry before the first change to it;
-    /// later changes keep the first record (it is the pre-tuning state).
+    /// The setting as tuning first found it, if that is still on record:
+    /// the journal's last word on it, else an older version's file.
+    fn original(&self, name: &str) -> Result<Option<Original>, String> {
+        let key = name.to_ascii_lowercase();
+        let entries: Vec<OriginalEntry> = self
+            .journal()
+            .entries_of(MODULE, Some(&JournalTarget::Postgres))
+            .map_err(|e| e.to_string())?;
+        let last = entries.into_iter().rev().find(|e| match e {
+            OriginalEntry::Original { parameter, .. } | OriginalEntry::Restored { parameter } => {
+                *parameter == key
+            }
+        });
+        match last {
+            Some(OriginalEntry::Original { original, .. }) => Ok(Some(original)),
+            Some(OriginalEntry::Restored { .. }) => Ok(None),
+            None => Ok(std::fs::read(self.legacy_path(name))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())),
+        }
+    }
+
+    fn record(&self, entry: &OriginalEntry) -> Result<(), String> {
+        self.journal()
+            .append_as(MODULE, Some(&JournalTarget::Postgres), entry)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Journals the setting's auto.conf entry before the first change to
+    /// it; later changes keep the first record (it is the pre-tuning state).
     async fn save_original(&self, lever: &Lever, mv: &Move) -> Result<(), BackendError> {
         let (name, _) = parameter(lever)?;
-        let path = self.original_path(name);
-        if path.exists() {
+        let failed = |reason: String| BackendError::Failed {
+            lever: lever.name.clone(),
+            reason,
+        };
+        if self.original(name).map_err(failed)?.is_some() {
             return Ok(());
         }
         let entry = self
@@ -113,38 +167,29 @@ impl PostgresLevers {
             .auto_conf_value(name)
             .await
             .map_err(|e| backend_error(lever, e))?;
-        let original = Original {
-            from: mv.from.clone(),
-            entry,
-        };
-        let failed = |reason: String| BackendError::Failed {
-            lever: lever.name.clone(),
-            reason,
-        };
-        let json = serde_json::to_vec(&original).map_err(|e| failed(e.to_string()))?;
-        crate::journal::write_atomic(&path, &json)
-            .map_err(|e| failed(format!("saving {}: {e}", path.display())))
+        self.record(&OriginalEntry::Original {
+            parameter: name.to_ascii_lowercase(),
+            original: Original {
+                from: mv.from.clone(),
+                entry,
+            },
+        })
+        .map_err(failed)
     }
 
     /// The move that puts the pre-tuning auto.conf entry back, when `mv`
     /// returns to the value tuning first found (and that was recorded).
-    fn back_to_original(&self, lever: &Lever, mv: &Move) -> Option<(Move, PathBuf)> {
+    fn back_to_original(&self, lever: &Lever, mv: &Move) -> Option<Move> {
         let (name, _) = parameter(lever).ok()?;
-        let path = self.original_path(name);
-        let original: Original = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        let original = self.original(name).ok()??;
         let same = match (&original.from, &mv.from) {
             (Some(a), Some(b)) => crate::levers::choose::same_value(lever, a, b),
             (None, None) => true,
             _ => false,
         };
-        same.then(|| {
-            (
-                Move {
-                    from: mv.to.clone(),
-                    to: original.entry,
-                },
-                path,
-            )
+        same.then(|| Move {
+            from: mv.to.clone(),
+            to: original.entry,
         })
     }
 
@@ -201,7 +246,7 @@ impl LeverBackend for PostgresLevers {
     }
 
     async fn plan_revert(&self, lever: &Lever, mv: &Move) -> Result<Plan, BackendError> {
-        if let Some((back, _)) = self.back_to_original(lever, mv) {
+        if let Some(back) = self.back_to_original(lever, mv) {
             return self.plan(lever, &back).await;
         }
         if self.restores_by_reset(lever, mv).await? {
@@ -215,10 +260,18 @@ impl LeverBackend for PostgresLevers {
     }
 
     async fn revert(&self, lever: &Lever, mv: &Move) -> Result<(), BackendError> {
-        if let Some((back, path)) = self.back_to_original(lever, mv) {
+        if let Some(back) = self.back_to_original(lever, mv) {
             self.write(lever, &back).await?;
             // Back to the pre-tuning state: the next change records afresh.
-            let _ = std::fs::remove_file(path);
+            let (name, _) = parameter(lever)?;
+            self.record(&OriginalEntry::Restored {
+                parameter: name.to_ascii_lowercase(),
+            })
+            .map_err(|reason| BackendError::Failed {
+                lever: lever.name.clone(),
+                reason,
+            })?;
+            let _ = std::fs::remove_file(self.legacy_path(name));
             return Ok(());
         }
         if self.restores_by_reset(lever, mv).await? {
@@ -279,5 +332,62 @@ impl LeverBackend for PostgresLevers {
                 lever: "postgres".into(),
                 reason: e.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(dir: &std::path::Path) -> PostgresLevers {
+        let db = PgDatabase::new(
+            "postgresql://u@127.0.0.1:1/db",
+            None,
+            crate::postgres::PgOptions::default(),
+        )
+        .unwrap();
+        PostgresLevers {
+            db,
+            state_dir: dir.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn the_original_lives_in_the_one_journal_until_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = backend(dir.path());
+        assert!(b.original("max_wal_size").unwrap().is_none());
+        b.record(&OriginalEntry::Original {
+            parameter: "max_wal_size".into(),
+            original: Original {
+                from: Some("1GB".into()),
+                entry: None,
+            },
+        })
+        .unwrap();
+        let o = b.original("MAX_WAL_SIZE").unwrap().unwrap();
+        assert_eq!(o.from.as_deref(), Some("1GB"));
+        assert!(o.entry.is_none());
+        assert!(b.original("wal_buffers").unwrap().is_none());
+        b.record(&OriginalEntry::Restored {
+            parameter: "max_wal_size".into(),
+        })
+        .unwrap();
+        assert!(b.original("max_wal_size").unwrap().is_none());
+        assert!(!dir.path().join("pg-original").exists(), "no second store");
+    }
+
+    #[test]
+    fn an_original_an_older_version_saved_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = backend(dir.path());
+        std::fs::create_dir_all(dir.path().join("pg-original")).unwrap();
+        std::fs::write(
+            dir.path().join("pg-original/wal_buffers.json"),
+            r#"{"from":"4MB","entry":"'4MB'"}"#,
+        )
+        .unwrap();
+        let o = b.original("wal_buffers").unwrap().unwrap();
+        assert_eq!(o.entry.as_deref(), Some("'4MB'"));
     }
 }
