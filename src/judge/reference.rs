@@ -14,9 +14,14 @@
 //! the drift between the two windows of the setting now in force (the kept
 //! change's after-window and the fresh one). After a rollback, the window
 //! before the change and the re-measurement are two windows of the restored
-//! setting, and give the drift the same way.
+//! setting, and give the drift the same way. A goal judged per transaction
+//! drifts per transaction: both windows are divided by their throughput
+//! first.
+
+use std::time::Duration;
 
 use super::aligned::{self, Work};
+use super::throughput::{divide, Counts};
 use super::Rule;
 use crate::config::Direction;
 use crate::metrics::Sample;
@@ -26,8 +31,9 @@ pub struct Reference {
     pub samples: Vec<Sample>,
     /// It starts at a CHECKPOINT the tuner issued (see `aligned`).
     pub aligned: bool,
-    /// Per sample, transactions since that CHECKPOINT, when readable.
-    pub work: Option<Vec<f64>>,
+    /// Per sample, transactions since the window's CHECKPOINT (or its
+    /// start, unaligned), when the database could count them.
+    pub counts: Option<Counts>,
     /// It is the first window after a change: a stale "before" for a WAL
     /// goal (module doc).
     pub after_change: bool,
@@ -40,16 +46,18 @@ pub struct Reference {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drift {
     pub metric: String,
+    /// Measured per transaction.
+    pub per_transaction: bool,
     pub value: f64,
 }
 
 impl Reference {
     /// A window of samples; `after_change` and `drift` start unset.
-    pub fn new(samples: Vec<Sample>, aligned: bool, work: Option<Vec<f64>>) -> Reference {
+    pub fn new(samples: Vec<Sample>, aligned: bool, counts: Option<Counts>) -> Reference {
         Reference {
             samples,
             aligned,
-            work,
+            counts,
             after_change: false,
             drift: None,
         }
@@ -57,46 +65,63 @@ impl Reference {
 
     /// The same window, recorded with the drift of the goal from `earlier`,
     /// a window of the same setting. Both must start at a CHECKPOINT:
-    /// unaligned windows differ by where in the WAL cycle they fell.
-    pub fn with_drift_from(mut self, earlier: &Reference, goal: &str, rule: &Rule) -> Reference {
-        self.drift = drift(goal, earlier, &self, rule).map(|value| Drift {
+    /// unaligned windows differ by where in the WAL cycle they fell. With
+    /// `per_transaction` (the span of the goal's query), the goal is divided
+    /// by each window's throughput first, when both were counted.
+    pub fn with_drift_from(
+        mut self,
+        earlier: &Reference,
+        goal: &str,
+        per_transaction: Option<Duration>,
+        rule: &Rule,
+    ) -> Reference {
+        self.drift = drift(goal, earlier, &self, per_transaction, rule).map(|(value, per)| Drift {
             metric: goal.to_string(),
+            per_transaction: per,
             value,
         });
         self
     }
 
-    /// The drift of `metric`, when it was the one measured: a drift of WAL
-    /// bytes/s says nothing about WAL bytes per transaction.
-    pub fn drift_of(&self, metric: &str) -> Option<f64> {
+    /// The drift of `metric` in the units it is judged in: a drift of WAL
+    /// bytes/s says nothing about WAL bytes per transaction, nor the other
+    /// way round.
+    pub fn drift_of(&self, metric: &str, per_transaction: bool) -> Option<f64> {
         self.drift
             .as_ref()
-            .filter(|d| d.metric == metric)
+            .filter(|d| d.metric == metric && d.per_transaction == per_transaction)
             .map(|d| d.value)
     }
 }
 
 /// The goal's shift between two aligned windows of one setting, compared as
-/// the judge compares a change (`aligned::compare`); `None` when either is
-/// unaligned or too few samples pair up.
-fn drift(goal: &str, earlier: &Reference, later: &Reference, rule: &Rule) -> Option<f64> {
+/// the judge compares a change (`aligned::compare`), and whether it is per
+/// transaction; `None` when either is unaligned or too few samples pair up.
+fn drift(
+    goal: &str,
+    earlier: &Reference,
+    later: &Reference,
+    per_transaction: Option<Duration>,
+    rule: &Rule,
+) -> Option<(f64, bool)> {
     if !(earlier.aligned && later.aligned) {
         return None;
     }
-    let work = earlier
-        .work
-        .as_deref()
-        .zip(later.work.as_deref())
-        .map(|(before, after)| Work { before, after });
-    let shift = aligned::compare(
-        goal,
-        &earlier.samples,
-        &later.samples,
-        work,
-        Direction::LowerIsBetter,
-        rule,
-    )?;
-    Some((shift.after - shift.before).abs())
+    let counts = earlier.counts.as_ref().zip(later.counts.as_ref());
+    let work = counts.map(|(before, after)| Work {
+        before: &before.transactions,
+        after: &after.transactions,
+    });
+    let (before, after, per) = match (per_transaction, counts) {
+        (Some(span), Some((b, a))) => (
+            divide(&earlier.samples, goal, b, span),
+            divide(&later.samples, goal, a, span),
+            true,
+        ),
+        _ => (earlier.samples.clone(), later.samples.clone(), false),
+    };
+    let shift = aligned::compare(goal, &before, &after, work, Direction::LowerIsBetter, rule)?;
+    Some(((shift.after - shift.before).abs(), per))
 }
 
 #[cfg(test)]
@@ -119,19 +144,43 @@ mod tests {
     #[test]
     fn drift_is_the_mean_shift_between_two_aligned_windows() {
         let earlier = window(&[100.0; 12], true);
-        let later = window(&[117.0; 12], true).with_drift_from(&earlier, "wal", &Rule::default());
-        assert_eq!(later.drift_of("wal"), Some(17.0));
-        assert_eq!(later.drift_of("wal_per_txn"), None);
+        let later =
+            window(&[117.0; 12], true).with_drift_from(&earlier, "wal", None, &Rule::default());
+        assert_eq!(later.drift_of("wal", false), Some(17.0));
+        assert_eq!(later.drift_of("wal", true), None);
+        assert_eq!(later.drift_of("lat", false), None);
         assert!(!later.after_change);
+    }
+
+    #[test]
+    fn a_goal_judged_per_transaction_drifts_per_transaction() {
+        // The later window ran 20% fewer transactions at the same WAL per
+        // transaction (500 B): 20% less WAL per second, no drift per
+        // transaction.
+        let counted = |tps: f64| Counts {
+            seconds: (1..=12).map(|i| 5.0 * f64::from(i)).collect(),
+            transactions: (1..=12).map(|i| tps * 5.0 * f64::from(i)).collect(),
+        };
+        let window = |tps: f64| Reference {
+            counts: Some(counted(tps)),
+            ..window(&[tps * 500.0; 12], true)
+        };
+        let rule = Rule::default();
+        let span = Some(Duration::from_secs(5));
+        let later = window(800.0).with_drift_from(&window(1000.0), "wal", span, &rule);
+        assert_eq!(later.drift_of("wal", true), Some(0.0));
+        assert_eq!(later.drift_of("wal", false), None);
+        let later = window(800.0).with_drift_from(&window(1000.0), "wal", None, &rule);
+        assert_eq!(later.drift_of("wal", false), Some(100_000.0));
     }
 
     #[test]
     fn unaligned_or_short_windows_have_no_drift() {
         let rule = Rule::default();
         let aligned = window(&[100.0; 12], true);
-        let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", &rule);
-        assert_eq!(plain.drift_of("wal"), None);
-        let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", &rule);
-        assert_eq!(short.drift_of("wal"), None);
+        let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", None, &rule);
+        assert_eq!(plain.drift_of("wal", false), None);
+        let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", None, &rule);
+        assert_eq!(short.drift_of("wal", false), None);
     }
 }
