@@ -58,8 +58,16 @@ pub fn describe_throughput(s: &Shift) -> String {
 
 /// The numbers of `describe_throughput`, without the movement.
 pub(super) fn throughput_numbers(s: &Shift) -> String {
+    let drift = match s.drift {
+        Some(d) if d >= s.noise => " (the drift between two windows before the change)".into(),
+        Some(d) => format!(
+            " (drift between two windows before the change ±{} tx/s)",
+            short(d)
+        ),
+        None => String::new(),
+    };
     format!(
-        "median {} → {} tx/s{}, noise band ±{} tx/s, Mann-Whitney {}",
+        "median {} → {} tx/s{}, noise band ±{} tx/s{drift}, Mann-Whitney {}",
         short(s.before),
         short(s.after),
         percent(s),

@@ -17,6 +17,11 @@
 //! setting, and give the drift the same way. A goal judged per transaction
 //! drifts per transaction: both windows are divided by their throughput
 //! first.
+//!
+//! Throughput drifts too (the host's other work comes and goes: consecutive
+//! 15 s pgbench windows of one setting differed by up to 12% on a shared
+//! 2-core machine), so the same two windows give the drift of throughput,
+//! and the throughput guard's band is widened to it the same way.
 
 use std::time::Duration;
 
@@ -40,6 +45,9 @@ pub struct Reference {
     /// How far a goal metric moved between this window and an earlier one
     /// of the same setting: the least a change must move it to count.
     pub drift: Option<Drift>,
+    /// How far the median throughput moved between this window and an
+    /// earlier one of the same setting, in transactions per second.
+    pub throughput_drift: Option<f64>,
 }
 
 /// The drift of one metric between two windows of one setting.
@@ -60,6 +68,7 @@ impl Reference {
             counts,
             after_change: false,
             drift: None,
+            throughput_drift: None,
         }
     }
 
@@ -80,6 +89,29 @@ impl Reference {
             per_transaction: per,
             value,
         });
+        self
+    }
+
+    /// The same window, recorded with the drift of its throughput (read over
+    /// `span`) from `earlier`, a window of the same setting, when both were
+    /// counted. Unlike WAL, throughput has no cycle to align to.
+    pub fn with_throughput_drift_from(
+        mut self,
+        earlier: &Reference,
+        span: Duration,
+        rule: &Rule,
+    ) -> Reference {
+        let (Some(before), Some(after)) = (&earlier.counts, &self.counts) else {
+            return self;
+        };
+        self.throughput_drift = super::compare(
+            super::throughput::THROUGHPUT,
+            &before.series(span),
+            &after.series(span),
+            Direction::HigherIsBetter,
+            rule,
+        )
+        .map(|s| (s.after - s.before).abs());
         self
     }
 
@@ -172,6 +204,24 @@ mod tests {
         assert_eq!(later.drift_of("wal", false), None);
         let later = window(800.0).with_drift_from(&window(1000.0), "wal", None, &rule);
         assert_eq!(later.drift_of("wal", false), Some(100_000.0));
+    }
+
+    #[test]
+    fn throughput_drifts_between_any_two_counted_windows() {
+        let counted = |tps: f64| Reference {
+            counts: Some(Counts {
+                seconds: (1..=12).map(f64::from).collect(),
+                transactions: (1..=12).map(|i| tps * f64::from(i)).collect(),
+            }),
+            ..window(&[1.0; 12], false)
+        };
+        let rule = Rule::default();
+        let span = Duration::from_secs(1);
+        let later = counted(1080.0).with_throughput_drift_from(&counted(1200.0), span, &rule);
+        assert_eq!(later.throughput_drift, Some(120.0));
+        let uncounted = window(&[1.0; 12], false);
+        let later = counted(1080.0).with_throughput_drift_from(&uncounted, span, &rule);
+        assert_eq!(later.throughput_drift, None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::stats::median;
-use super::{compare, JudgeInput, MetricSpec, Rule, Shift};
+use super::{compare, widen, JudgeInput, MetricSpec, Rule, Shift};
 use crate::config::Direction;
 use crate::metrics::Sample;
 
@@ -92,13 +92,16 @@ impl Counts {
     }
 }
 
-/// Both windows' counts, when the database could count them, and the span
-/// the throughput guard reads throughput over.
+/// Both windows' counts, when the database could count them, the span the
+/// throughput guard reads throughput over, and how far throughput drifted
+/// between two windows of the setting in force before the change (`reference`):
+/// the guard's band is at least that wide.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counted<'a> {
     pub before: Option<&'a Counts>,
     pub after: Option<&'a Counts>,
     pub span: Duration,
+    pub drift: Option<f64>,
 }
 
 /// `metric` divided by the throughput at each sample: its value per
@@ -215,7 +218,10 @@ pub(super) fn guard(input: &JudgeInput<'_>) -> Guard {
         Direction::HigherIsBetter,
         rule,
     ) {
-        Some(shift) => Guard::Compared(shift),
+        Some(shift) => Guard::Compared(match input.counts.drift {
+            Some(drift) => widen(shift, drift, Direction::HigherIsBetter, rule),
+            None => shift,
+        }),
         None => Guard::Silent(format!(
             "{THROUGHPUT}: transactions were counted before the change but only {} samples after it (pg_stat_database unreadable?)",
             after.len()

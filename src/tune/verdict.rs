@@ -75,10 +75,12 @@ impl Tuner<'_> {
 
         let wal_goal = choice.symptom == Symptom::HighWalRate;
         let specs = metric_specs(self.cx.config, report);
+        let counts_span = throughput_span(self.cx.config);
         let counts = Counted {
             before: before.counts.as_ref(),
             after: observation.counts.as_ref(),
-            span: throughput_span(self.cx.config),
+            span: counts_span,
+            drift: before.throughput_drift,
         };
         let per_goal = per_transaction(self.cx.config, &goal);
         // The drift is in the units the goal is judged in.
@@ -156,9 +158,10 @@ impl Tuner<'_> {
             // CHECKPOINT.
             let earlier = Reference::new(before.samples, kind.aligned(), before.counts);
             self.reference = if cycle < self.opts.max_cycles {
-                self.remeasure(&id, kind, shutdown)
-                    .await
-                    .map(|r| r.with_drift_from(&earlier, &goal, per_goal, &self.opts.rule))
+                self.remeasure(&id, kind, shutdown).await.map(|r| {
+                    r.with_drift_from(&earlier, &goal, per_goal, &self.opts.rule)
+                        .with_throughput_drift_from(&earlier, counts_span, &self.opts.rule)
+                })
             } else {
                 Some(earlier)
             };

@@ -104,7 +104,10 @@ impl Tuner<'_> {
                 Some(fresh) => Some(match held {
                     Some(r) if r.aligned => {
                         let per = super::cycle::per_transaction(self.cx.config, goal);
-                        fresh.with_drift_from(&r, goal, per, &self.opts.rule)
+                        let span = super::cycle::throughput_span(self.cx.config);
+                        fresh
+                            .with_drift_from(&r, goal, per, &self.opts.rule)
+                            .with_throughput_drift_from(&r, span, &self.opts.rule)
                     }
                     _ => fresh,
                 }),

@@ -72,6 +72,7 @@ fn aligned<'a>(
             before: Some(counts.0),
             after: Some(counts.1),
             span: LOOKBACK,
+            drift: None,
         },
         ..input(specs, before, after)
     }
@@ -152,6 +153,7 @@ fn closed_loop_a_wal_cut_that_comes_only_from_fewer_transactions_is_no_effect() 
             before: Some(&cb),
             after: Some(&ca),
             span: Duration::from_secs(5),
+            drift: None,
         },
         ..input(specs, &before, &after)
     };
@@ -271,6 +273,7 @@ fn more_work_does_not_make_a_per_transaction_guard_violated() {
         before: Some(&cb),
         after: Some(&ca),
         span: five,
+        drift: None,
     };
     let j = judge(&JudgeInput {
         goal: "lat",
@@ -315,6 +318,7 @@ fn counted_before_but_not_after_fails_closed_and_never_counted_is_named() {
             before: Some(&cb),
             after: None,
             span: LOOKBACK,
+            drift: None,
         },
         ..input(&specs, &before, &after)
     });
@@ -339,4 +343,36 @@ fn counted_before_but_not_after_fails_closed_and_never_counted_is_named() {
         j.reason
     );
     assert!(!j.goal.unwrap().per_transaction);
+}
+
+#[test]
+fn throughput_that_drifted_between_two_windows_of_one_setting_widens_its_band() {
+    // The host's other work: two windows at the old setting already read
+    // 1200 and 1080 tx/s. A change read at 8% below the last is no fall.
+    let specs = [wal_spec(Some(LOOKBACK))];
+    let (cb, ca) = (
+        counted(&steady(1200.0, 18), 5.0, 30.0),
+        counted(&steady(1100.0, 18), 5.0, 30.0),
+    );
+    let before = wal_rate(&cb, LOOKBACK, burst(4600.0));
+    let after = wal_rate(&ca, LOOKBACK, burst(800.0));
+    let with_drift = |drift| {
+        judge(&JudgeInput {
+            counts: Counted {
+                drift,
+                ..aligned(&specs, &before, &after, (&cb, &ca)).counts
+            },
+            ..aligned(&specs, &before, &after, (&cb, &ca))
+        })
+    };
+    let j = with_drift(None);
+    assert_eq!(j.verdict, Verdict::Regressed, "{}", j.reason);
+    let j = with_drift(Some(120.0));
+    assert_eq!(j.verdict, Verdict::Improved, "{}", j.reason);
+    let t = describe_throughput(&j.throughput.unwrap());
+    assert!(
+        t.contains("noise band ±120 tx/s (the drift between two windows before the change)")
+            && t.ends_with("(within noise)"),
+        "{t}"
+    );
 }
