@@ -4,9 +4,13 @@
 //! are rolled back leaving every setting and `postgresql.auto.conf` as they
 //! were; a crash (test hook or SIGKILL) at any point is undone by
 //! `tuner rollback`; a second run is locked out; bad levers never reach the
-//! server; `--dry-run` changes nothing and exits as `status` would.
+//! server; `--dry-run` changes nothing and exits as `status` would; under a
+//! closed-loop pgbench load a lever that slows commits is rolled back on
+//! throughput while one that cuts WAL per transaction is kept (`throughput`).
 
 mod support;
+#[path = "tune_real/throughput.rs"]
+mod throughput;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -115,6 +115,15 @@ fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
                 at(&["metrics", name, "query"])
             ));
         }
+        // Only a rate divided by transactions per second is a quantity per
+        // transaction; a latency or a percentage per transaction is noise.
+        if metric.per.is_some() && !metric.unit.is_rate() {
+            problems.push(format!(
+                "{}: metrics.{name}.per: `per: transaction` needs a per-second rate (unit bytes_per_second or ratio), not {}",
+                at(&["metrics", name, "per"]),
+                metric.unit.name()
+            ));
+        }
     }
     if !config.profiles.contains_key(&config.profile) {
         let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
@@ -421,6 +430,33 @@ profiles:
         let only_deploy = parse(&format!("{GOOD}deploy:\n  metrics_textfile_dir: tf\n")).unwrap();
         assert_eq!(only_deploy.textfile_dir(), Some(PathBuf::from("config/tf")));
         assert_eq!(parse(GOOD).unwrap().textfile_dir(), None);
+    }
+
+    #[test]
+    fn per_transaction_is_for_rates_only() {
+        let text = GOOD.replace(
+            "    unit: percent\n",
+            "    unit: percent\n    per: transaction\n",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("config/tuner.yaml:19:5: metrics.io_wait.per: `per: transaction` needs a per-second rate"),
+            "{err}"
+        );
+        let text = GOOD.replace(
+            "    unit: percent\n",
+            "    unit: ratio\n    per: transaction\n",
+        );
+        let c = parse(&text.replace("\"< 25%\"", "\"< 25\"")).unwrap();
+        assert_eq!(
+            c.metrics["io_wait"].per,
+            Some(super::super::Per::Transaction)
+        );
+        let err =
+            parse(&GOOD.replace("    unit: percent\n", "    unit: ratio\n    per: request\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("unknown variant `request`"), "{err}");
     }
 
     #[test]

@@ -126,6 +126,15 @@ impl Default for Paths {
     }
 }
 
+/// What a rate metric is judged per (`per: transaction`): a rate that scales
+/// with the work done, such as WAL bytes/s, falls whenever less work is done,
+/// so the judge divides it by the database's throughput before comparing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    Transaction,
+}
+
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,6 +160,9 @@ pub struct MetricDef {
     pub symptom: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Judge the metric per unit of work (a per-second rate only).
+    #[serde(default)]
+    pub per: Option<Per>,
 }
 
 impl Config {

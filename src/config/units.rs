@@ -292,6 +292,36 @@ pub enum MetricUnit {
 }
 
 impl MetricUnit {
+    /// The name as written in tuner.yaml.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricUnit::BytesPerSecond => "bytes_per_second",
+            MetricUnit::Percent => "percent",
+            MetricUnit::Milliseconds => "milliseconds",
+            MetricUnit::Celsius => "celsius",
+            MetricUnit::Seconds => "seconds",
+            MetricUnit::Bytes => "bytes",
+            MetricUnit::Ratio => "ratio",
+            MetricUnit::PerSecond => "per_second",
+        }
+    }
+
+    /// A unit a per-second rate may be in: one that `per: transaction` can
+    /// divide by transactions per second. A plain number may be any rate.
+    pub fn is_rate(self) -> bool {
+        matches!(self, MetricUnit::BytesPerSecond | MetricUnit::Ratio)
+    }
+
+    /// A value of this rate divided by transactions per second:
+    /// `4.9 KiB/txn` for bytes per second.
+    pub fn format_per_transaction(self, value: f64) -> String {
+        match self {
+            MetricUnit::BytesPerSecond => format!("{}/txn", format_human_bytes(value)),
+            MetricUnit::Ratio => format!("{}/txn", trim_float(value, 3)),
+            other => format!("{} per txn", other.format(value)),
+        }
+    }
+
     pub fn format(self, value: f64) -> String {
         match self {
             MetricUnit::BytesPerSecond => format!("{}/s", format_human_bytes(value)),

@@ -164,6 +164,7 @@ pub fn compare(
         drift: None,
         p_better,
         p_worse,
+        per_transaction: false,
         movement: movement(
             direction,
             mean_before,

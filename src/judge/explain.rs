@@ -4,22 +4,11 @@
 use super::{JudgeInput, Movement, Shift, Statistic};
 use crate::config::units::format_duration;
 
-/// `median 100 → 80 (-20.0%), noise band ±3, p=0.0002`
+/// `median 100 → 80 (-20.0%), noise band ±3, Mann-Whitney p=0.0002`,
+/// prefixed `per transaction, ` for a metric divided by the throughput.
 pub fn describe(s: &Shift) -> String {
-    let pct = if s.before != 0.0 {
-        format!(" ({:+.1}%)", (s.after - s.before) / s.before.abs() * 100.0)
-    } else {
-        String::new()
-    };
-    let p = match s.movement {
-        Movement::Worse => s.p_worse,
-        _ => s.p_better,
-    };
-    let p = if p < 1e-4 {
-        "p<0.0001".to_string()
-    } else {
-        format!("p={p:.4}")
-    };
+    let pct = percent(s);
+    let p = p_value(s);
     let (center, test) = match s.statistic {
         Statistic::Median => ("median", "Mann-Whitney"),
         Statistic::AlignedMean => (
@@ -43,11 +32,70 @@ pub fn describe(s: &Shift) -> String {
         ),
         None => format!("noise band ±{}", short(s.noise)),
     };
+    let per = if s.per_transaction {
+        "per transaction, "
+    } else {
+        ""
+    };
     format!(
-        "{center} {} → {}{pct}, {band}, {test} {p}",
+        "{per}{center} {} → {}{pct}, {band}, {test} {p}",
         short(s.before),
         short(s.after)
     )
+}
+
+/// `median 894 → 478 tx/s (-46.5%), noise band ±44.7 tx/s, Mann-Whitney
+/// p<0.0001 (fell)`: throughput, the guard every change answers to, in the
+/// words of every verdict line and changelog entry.
+pub fn describe_throughput(s: &Shift) -> String {
+    let how = match s.movement {
+        Movement::Worse => "fell",
+        Movement::Better => "rose",
+        Movement::WithinNoise => "within noise",
+    };
+    format!("{} ({how})", throughput_numbers(s))
+}
+
+/// The numbers of `describe_throughput`, without the movement.
+pub(super) fn throughput_numbers(s: &Shift) -> String {
+    let drift = match s.drift {
+        Some(d) if d >= s.noise => " (the drift between two windows before the change)".into(),
+        Some(d) => format!(
+            " (drift between two windows before the change ±{} tx/s)",
+            short(d)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "median {} → {} tx/s{}, noise band ±{} tx/s{drift}, Mann-Whitney {}",
+        short(s.before),
+        short(s.after),
+        percent(s),
+        short(s.noise),
+        p_value(s)
+    )
+}
+
+/// ` (-20.0%)`, or nothing from a zero.
+fn percent(s: &Shift) -> String {
+    if s.before != 0.0 {
+        format!(" ({:+.1}%)", (s.after - s.before) / s.before.abs() * 100.0)
+    } else {
+        String::new()
+    }
+}
+
+/// The p-value of the direction the shift moved (of a gain when it did not).
+fn p_value(s: &Shift) -> String {
+    let p = match s.movement {
+        Movement::Worse => s.p_worse,
+        _ => s.p_better,
+    };
+    if p < 1e-4 {
+        "p<0.0001".to_string()
+    } else {
+        format!("p={p:.4}")
+    }
 }
 
 pub(super) fn short(v: f64) -> String {

@@ -2,9 +2,9 @@
 //! violated, nor worse beyond its noise by more than `guard_margin` of its
 //! headroom to its objective (the module doc of `judge` says why).
 
-use super::{
-    compare, describe, direction_of, short, values, JudgeInput, MetricSpec, Movement, Shift,
-};
+use super::throughput::{counted, limit_per_transaction};
+use super::{compare, describe, direction_of, short, values, JudgeInput, Movement, Shift};
+use crate::config::objective::Comparison;
 
 /// What the guards say about a change.
 pub(super) struct Guards {
@@ -51,7 +51,7 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
             });
             continue;
         }
-        let Some(shift) = compare(&spec.name, &before, &after, direction_of(spec), rule) else {
+        let Some(mut shift) = compare(&spec.name, &before, &after, direction_of(spec), rule) else {
             silent.get_or_insert_with(|| {
                 format!(
                     "{}: only {} samples after the change",
@@ -61,8 +61,17 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
             });
             continue;
         };
+        // A guard judged per transaction is held to its objective at the
+        // throughput before the change (`limit_per_transaction`).
+        shift.per_transaction = counted(spec, input);
+        let limit = match spec.limit {
+            Some((cmp, limit)) if shift.per_transaction => {
+                limit_per_transaction(spec, input, limit).map(|l| (cmp, l))
+            }
+            other => other,
+        };
         if harm.is_none() {
-            if let Some((cmp, limit)) = spec.limit {
+            if let Some((cmp, limit)) = limit {
                 if cmp.holds(shift.before, limit) && !cmp.holds(shift.after, limit) {
                     harm = Some(format!(
                         "{} became violated: median {:.4} → {:.4}, objective {} {limit}",
@@ -75,7 +84,7 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
             }
         }
         if harm.is_none() && shift.movement == Movement::Worse {
-            match headroom_used(spec, &shift) {
+            match headroom_used(limit, &shift) {
                 Some(used) if used <= rule.guard_margin => tolerated.push(format!(
                     "{} moved {} → {}, {:.1}% of its headroom",
                     spec.name,
@@ -107,8 +116,8 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
 
 /// The share of a guard's headroom to its objective that a shift used up;
 /// `None` when it has no objective or was violated before the change.
-fn headroom_used(spec: &MetricSpec, shift: &Shift) -> Option<f64> {
-    let (cmp, limit) = spec.limit?;
+fn headroom_used(limit: Option<(Comparison, f64)>, shift: &Shift) -> Option<f64> {
+    let (cmp, limit) = limit?;
     if !cmp.holds(shift.before, limit) {
         return None;
     }

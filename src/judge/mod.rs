@@ -18,13 +18,18 @@
 //! goal metric's samples after the change may be missing.
 //!
 //! Verdicts, first match wins: an alert that fired → `alert_fired`; missing
-//! data → `no_data` (fail closed); a guard with some samples before the
+//! data → `no_data` (fail closed; transactions counted before the change but
+//! not after it are missing data too); a guard with some samples before the
 //! change but too few to compare → `inconclusive` (a guard with none at all,
 //! an objective nobody measures here, is named in the reason as not
-//! guarded); the goal moved the wrong way, or any other
-//! SLA metric (a *guard*) became violated or got materially worse →
-//! `regressed`; the goal moved the right way → `improved`; otherwise
-//! `no_effect`. Only `improved` keeps a change.
+//! guarded); throughput fell beyond its noise band, the goal moved the wrong
+//! way, or any other SLA metric (a *guard*) became violated or got
+//! materially worse → `regressed`; the goal moved the right way →
+//! `improved`; otherwise `no_effect`. Only `improved` keeps a change.
+//!
+//! Throughput (transactions per second, from the database's own counter) is
+//! a guard whether or not an objective names it, and a metric marked
+//! `per: transaction` is judged per transaction (`throughput` says why).
 //!
 //! A guard got *materially* worse when it moved the wrong way by the rule
 //! above and the move used up more than `guard_margin` (10%) of its headroom
@@ -48,16 +53,18 @@ mod explain;
 mod guard;
 pub mod reference;
 pub mod stats;
+pub mod throughput;
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::explain::describe;
-use self::explain::{provisional, short};
+pub use self::explain::{describe, describe_throughput};
+use self::explain::{provisional, short, throughput_numbers};
 use self::guard::Guards;
 use self::stats::{median, p_less, scaled_mad};
+use self::throughput::{Counted, THROUGHPUT};
 use crate::config::objective::Comparison;
 use crate::config::Direction;
 use crate::metrics::Sample;
@@ -131,6 +138,9 @@ pub struct MetricSpec {
     pub direction: Direction,
     /// The objective's comparison and limit, when known.
     pub limit: Option<(Comparison, f64)>,
+    /// Judged per transaction (`per: transaction`): divided by the
+    /// throughput over this span, the lookback of the metric's query.
+    pub per_transaction: Option<Duration>,
 }
 
 /// How the observation window ended.
@@ -181,6 +191,9 @@ pub struct Shift {
     pub p_better: f64,
     pub p_worse: f64,
     pub movement: Movement,
+    /// The metric was divided by the throughput: values per transaction.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_transaction: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +202,9 @@ pub struct Judgement {
     pub reason: String,
     pub goal: Option<Shift>,
     pub others: Vec<Shift>,
+    /// Throughput before and after, in transactions per second, when the
+    /// database counted them in both windows.
+    pub throughput: Option<Shift>,
     /// Set when the verdict may change over a full checkpoint cycle.
     pub provisional: Option<String>,
 }
@@ -206,8 +222,11 @@ pub struct JudgeInput<'a> {
     /// Both windows start at a CHECKPOINT the tuner issued and are sampled
     /// at the same offsets from it: a WAL goal is compared by `aligned`.
     pub aligned: bool,
-    /// Transactions since each window's CHECKPOINT, when both were counted.
-    pub work: Option<aligned::Work<'a>>,
+    /// Transactions counted with every sample of each window, when the
+    /// database could count them: throughput, the guard every change
+    /// answers to, and, in aligned windows, the transactions since each
+    /// CHECKPOINT that pair their samples.
+    pub counts: Counted<'a>,
     /// How far the goal drifted between two windows of the setting in force
     /// before the change: the goal's noise band is widened to it.
     pub drift: Option<f64>,
@@ -253,6 +272,7 @@ pub fn compare(
         drift: None,
         p_better,
         p_worse,
+        per_transaction: false,
         movement: movement(
             direction,
             center_before,
@@ -300,11 +320,12 @@ fn direction_of(spec: &MetricSpec) -> Direction {
 pub fn judge(input: &JudgeInput<'_>) -> Judgement {
     let rule = &input.rule;
     let provisional = provisional(input);
-    let verdict = |verdict, reason: String, goal, others| Judgement {
+    let verdict = |verdict, reason: String, goal, others, throughput| Judgement {
         verdict,
         reason,
         goal,
         others,
+        throughput,
         provisional: provisional.clone(),
     };
 
@@ -315,11 +336,27 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
                 format!("alert {name} started firing during observation"),
                 None,
                 Vec::new(),
+                None,
             )
         }
-        Ended::NoData(why) => return verdict(Verdict::NoData, why.clone(), None, Vec::new()),
+        Ended::NoData(why) => return verdict(Verdict::NoData, why.clone(), None, Vec::new(), None),
         Ended::Complete => {}
     }
+
+    let (throughput, throughput_note, throughput_thin) = match throughput::guard(input) {
+        throughput::Guard::Compared(shift) => (Some(shift), None, None),
+        throughput::Guard::Unguarded(why) => (None, Some(why), None),
+        throughput::Guard::Thin(why) => (None, None, Some(why)),
+        throughput::Guard::Silent(why) => {
+            return verdict(Verdict::NoData, why, None, Vec::new(), None)
+        }
+    };
+    let (before, after, per_second) = throughput::normalised(input);
+    let input = &JudgeInput {
+        before: &before,
+        after: &after,
+        ..*input
+    };
 
     let goal_spec = input.metrics.iter().find(|m| m.name == input.goal);
     let goal_direction = goal_spec.map(direction_of).unwrap_or_default();
@@ -332,14 +369,22 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
             input.goal,
             input.after.len()
         );
-        return verdict(Verdict::NoData, why, None, Vec::new());
+        return verdict(Verdict::NoData, why, None, Vec::new(), None);
     }
     let goal = if input.wal_goal && input.aligned {
+        let work = input
+            .counts
+            .before
+            .zip(input.counts.after)
+            .map(|(b, a)| aligned::Work {
+                before: &b.transactions,
+                after: &a.transactions,
+            });
         aligned::compare(
             input.goal,
             input.before,
             input.after,
-            input.work,
+            work,
             goal_direction,
             rule,
         )
@@ -350,7 +395,7 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
         Some(drift) => goal.map(|g| widen(g, drift, goal_direction, rule)),
         None => goal,
     };
-    let Some(goal) = goal else {
+    let Some(mut goal) = goal else {
         let why = format!(
             "{}: {} samples before and {} after; more than {} each are needed",
             input.goal,
@@ -358,8 +403,9 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
             goal_after.len(),
             rule.min_samples - 1
         );
-        return verdict(Verdict::NoData, why, None, Vec::new());
+        return verdict(Verdict::NoData, why, None, Vec::new(), None);
     };
+    goal.per_transaction = goal_spec.is_some_and(|s| throughput::counted(s, input));
 
     let Guards {
         others,
@@ -369,23 +415,41 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
         unguarded,
         tolerated,
     } = guard::guards(input);
+    let verdict = |v, reason, goal, others| verdict(v, reason, goal, others, throughput.clone());
 
     if let Some(why) = silent {
         return verdict(Verdict::NoData, why, Some(goal), others);
     }
-    if let Some(why) = thin {
+    if let Some(why) = thin.or(throughput_thin) {
         return verdict(Verdict::Inconclusive, why, Some(goal), others);
     }
-    let unguarded = if unguarded.is_empty() {
-        String::new()
-    } else {
-        format!(
+    let mut notes = String::new();
+    if !unguarded.is_empty() {
+        notes.push_str(&format!(
             "; not guarded (no data before the change): {}",
             unguarded.join(", ")
-        )
-    };
+        ));
+    }
+    for note in throughput_note.iter().chain(&per_second) {
+        notes.push_str(&format!("; {note}"));
+    }
+    if let Some(fell) = throughput
+        .as_ref()
+        .filter(|t| t.movement == Movement::Worse)
+    {
+        let also = if goal.movement == Movement::Worse {
+            format!("; {} got worse too", input.goal)
+        } else {
+            format!("; less work was done, whatever {} did", input.goal)
+        };
+        let why = format!(
+            "{THROUGHPUT} fell beyond its noise band: {}{also}{notes}",
+            throughput_numbers(fell)
+        );
+        return verdict(Verdict::Regressed, why, Some(goal), others);
+    }
     if goal.movement == Movement::Worse {
-        let why = format!("{} got worse beyond its noise band{unguarded}", input.goal);
+        let why = format!("{} got worse beyond its noise band{notes}", input.goal);
         return verdict(Verdict::Regressed, why, Some(goal), others);
     }
     if let Some(why) = harm {
@@ -393,6 +457,9 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
     }
     if goal.movement == Movement::Better {
         let mut why = format!("{} improved beyond its noise band", input.goal);
+        if goal.per_transaction {
+            why.push_str(" per transaction");
+        }
         if !tolerated.is_empty() {
             why.push_str(&format!(
                 " (within {:.0}% of their objectives' headroom: {})",
@@ -400,10 +467,10 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
                 tolerated.join("; ")
             ));
         }
-        why.push_str(&unguarded);
+        why.push_str(&notes);
         return verdict(Verdict::Improved, why, Some(goal), others);
     }
-    let why = format!("{} within its noise band{unguarded}", input.goal);
+    let why = format!("{} within its noise band{notes}", input.goal);
     verdict(Verdict::NoEffect, why, Some(goal), others)
 }
 

@@ -14,9 +14,19 @@
 //! the drift between the two windows of the setting now in force (the kept
 //! change's after-window and the fresh one). After a rollback, the window
 //! before the change and the re-measurement are two windows of the restored
-//! setting, and give the drift the same way.
+//! setting, and give the drift the same way. A goal judged per transaction
+//! drifts per transaction: both windows are divided by their throughput
+//! first.
+//!
+//! Throughput drifts too (the host's other work comes and goes: consecutive
+//! 15 s pgbench windows of one setting differed by up to 12% on a shared
+//! 2-core machine), so the same two windows give the drift of throughput,
+//! and the throughput guard's band is widened to it the same way.
+
+use std::time::Duration;
 
 use super::aligned::{self, Work};
+use super::throughput::{divide, Counts};
 use super::Rule;
 use crate::config::Direction;
 use crate::metrics::Sample;
@@ -26,77 +36,124 @@ pub struct Reference {
     pub samples: Vec<Sample>,
     /// It starts at a CHECKPOINT the tuner issued (see `aligned`).
     pub aligned: bool,
-    /// Per sample, transactions since that CHECKPOINT, when readable.
-    pub work: Option<Vec<f64>>,
+    /// Per sample, transactions since the window's CHECKPOINT (or its
+    /// start, unaligned), when the database could count them.
+    pub counts: Option<Counts>,
     /// It is the first window after a change: a stale "before" for a WAL
     /// goal (module doc).
     pub after_change: bool,
     /// How far a goal metric moved between this window and an earlier one
     /// of the same setting: the least a change must move it to count.
     pub drift: Option<Drift>,
+    /// How far the median throughput moved between this window and an
+    /// earlier one of the same setting, in transactions per second.
+    pub throughput_drift: Option<f64>,
 }
 
 /// The drift of one metric between two windows of one setting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drift {
     pub metric: String,
+    /// Measured per transaction.
+    pub per_transaction: bool,
     pub value: f64,
 }
 
 impl Reference {
     /// A window of samples; `after_change` and `drift` start unset.
-    pub fn new(samples: Vec<Sample>, aligned: bool, work: Option<Vec<f64>>) -> Reference {
+    pub fn new(samples: Vec<Sample>, aligned: bool, counts: Option<Counts>) -> Reference {
         Reference {
             samples,
             aligned,
-            work,
+            counts,
             after_change: false,
             drift: None,
+            throughput_drift: None,
         }
     }
 
     /// The same window, recorded with the drift of the goal from `earlier`,
     /// a window of the same setting. Both must start at a CHECKPOINT:
-    /// unaligned windows differ by where in the WAL cycle they fell.
-    pub fn with_drift_from(mut self, earlier: &Reference, goal: &str, rule: &Rule) -> Reference {
-        self.drift = drift(goal, earlier, &self, rule).map(|value| Drift {
+    /// unaligned windows differ by where in the WAL cycle they fell. With
+    /// `per_transaction` (the span of the goal's query), the goal is divided
+    /// by each window's throughput first, when both were counted.
+    pub fn with_drift_from(
+        mut self,
+        earlier: &Reference,
+        goal: &str,
+        per_transaction: Option<Duration>,
+        rule: &Rule,
+    ) -> Reference {
+        self.drift = drift(goal, earlier, &self, per_transaction, rule).map(|(value, per)| Drift {
             metric: goal.to_string(),
+            per_transaction: per,
             value,
         });
         self
     }
 
-    /// The drift of `metric`, when it was the one measured: a drift of WAL
-    /// bytes/s says nothing about WAL bytes per transaction.
-    pub fn drift_of(&self, metric: &str) -> Option<f64> {
+    /// The same window, recorded with the drift of its throughput (read over
+    /// `span`) from `earlier`, a window of the same setting, when both were
+    /// counted. Unlike WAL, throughput has no cycle to align to.
+    pub fn with_throughput_drift_from(
+        mut self,
+        earlier: &Reference,
+        span: Duration,
+        rule: &Rule,
+    ) -> Reference {
+        let (Some(before), Some(after)) = (&earlier.counts, &self.counts) else {
+            return self;
+        };
+        self.throughput_drift = super::compare(
+            super::throughput::THROUGHPUT,
+            &before.series(span),
+            &after.series(span),
+            Direction::HigherIsBetter,
+            rule,
+        )
+        .map(|s| (s.after - s.before).abs());
+        self
+    }
+
+    /// The drift of `metric` in the units it is judged in: a drift of WAL
+    /// bytes/s says nothing about WAL bytes per transaction, nor the other
+    /// way round.
+    pub fn drift_of(&self, metric: &str, per_transaction: bool) -> Option<f64> {
         self.drift
             .as_ref()
-            .filter(|d| d.metric == metric)
+            .filter(|d| d.metric == metric && d.per_transaction == per_transaction)
             .map(|d| d.value)
     }
 }
 
 /// The goal's shift between two aligned windows of one setting, compared as
-/// the judge compares a change (`aligned::compare`); `None` when either is
-/// unaligned or too few samples pair up.
-fn drift(goal: &str, earlier: &Reference, later: &Reference, rule: &Rule) -> Option<f64> {
+/// the judge compares a change (`aligned::compare`), and whether it is per
+/// transaction; `None` when either is unaligned or too few samples pair up.
+fn drift(
+    goal: &str,
+    earlier: &Reference,
+    later: &Reference,
+    per_transaction: Option<Duration>,
+    rule: &Rule,
+) -> Option<(f64, bool)> {
     if !(earlier.aligned && later.aligned) {
         return None;
     }
-    let work = earlier
-        .work
-        .as_deref()
-        .zip(later.work.as_deref())
-        .map(|(before, after)| Work { before, after });
-    let shift = aligned::compare(
-        goal,
-        &earlier.samples,
-        &later.samples,
-        work,
-        Direction::LowerIsBetter,
-        rule,
-    )?;
-    Some((shift.after - shift.before).abs())
+    let counts = earlier.counts.as_ref().zip(later.counts.as_ref());
+    let work = counts.map(|(before, after)| Work {
+        before: &before.transactions,
+        after: &after.transactions,
+    });
+    let (before, after, per) = match (per_transaction, counts) {
+        (Some(span), Some((b, a))) => (
+            divide(&earlier.samples, goal, b, span),
+            divide(&later.samples, goal, a, span),
+            true,
+        ),
+        _ => (earlier.samples.clone(), later.samples.clone(), false),
+    };
+    let shift = aligned::compare(goal, &before, &after, work, Direction::LowerIsBetter, rule)?;
+    Some(((shift.after - shift.before).abs(), per))
 }
 
 #[cfg(test)]
@@ -119,19 +176,61 @@ mod tests {
     #[test]
     fn drift_is_the_mean_shift_between_two_aligned_windows() {
         let earlier = window(&[100.0; 12], true);
-        let later = window(&[117.0; 12], true).with_drift_from(&earlier, "wal", &Rule::default());
-        assert_eq!(later.drift_of("wal"), Some(17.0));
-        assert_eq!(later.drift_of("wal_per_txn"), None);
+        let later =
+            window(&[117.0; 12], true).with_drift_from(&earlier, "wal", None, &Rule::default());
+        assert_eq!(later.drift_of("wal", false), Some(17.0));
+        assert_eq!(later.drift_of("wal", true), None);
+        assert_eq!(later.drift_of("lat", false), None);
         assert!(!later.after_change);
+    }
+
+    #[test]
+    fn a_goal_judged_per_transaction_drifts_per_transaction() {
+        // The later window ran 20% fewer transactions at the same WAL per
+        // transaction (500 B): 20% less WAL per second, no drift per
+        // transaction.
+        let counted = |tps: f64| Counts {
+            seconds: (1..=12).map(|i| 5.0 * f64::from(i)).collect(),
+            transactions: (1..=12).map(|i| tps * 5.0 * f64::from(i)).collect(),
+        };
+        let window = |tps: f64| Reference {
+            counts: Some(counted(tps)),
+            ..window(&[tps * 500.0; 12], true)
+        };
+        let rule = Rule::default();
+        let span = Some(Duration::from_secs(5));
+        let later = window(800.0).with_drift_from(&window(1000.0), "wal", span, &rule);
+        assert_eq!(later.drift_of("wal", true), Some(0.0));
+        assert_eq!(later.drift_of("wal", false), None);
+        let later = window(800.0).with_drift_from(&window(1000.0), "wal", None, &rule);
+        assert_eq!(later.drift_of("wal", false), Some(100_000.0));
+    }
+
+    #[test]
+    fn throughput_drifts_between_any_two_counted_windows() {
+        let counted = |tps: f64| Reference {
+            counts: Some(Counts {
+                seconds: (1..=12).map(f64::from).collect(),
+                transactions: (1..=12).map(|i| tps * f64::from(i)).collect(),
+            }),
+            ..window(&[1.0; 12], false)
+        };
+        let rule = Rule::default();
+        let span = Duration::from_secs(1);
+        let later = counted(1080.0).with_throughput_drift_from(&counted(1200.0), span, &rule);
+        assert_eq!(later.throughput_drift, Some(120.0));
+        let uncounted = window(&[1.0; 12], false);
+        let later = counted(1080.0).with_throughput_drift_from(&uncounted, span, &rule);
+        assert_eq!(later.throughput_drift, None);
     }
 
     #[test]
     fn unaligned_or_short_windows_have_no_drift() {
         let rule = Rule::default();
         let aligned = window(&[100.0; 12], true);
-        let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", &rule);
-        assert_eq!(plain.drift_of("wal"), None);
-        let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", &rule);
-        assert_eq!(short.drift_of("wal"), None);
+        let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", None, &rule);
+        assert_eq!(plain.drift_of("wal", false), None);
+        let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", None, &rule);
+        assert_eq!(short.drift_of("wal", false), None);
     }
 }

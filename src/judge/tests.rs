@@ -39,11 +39,13 @@ fn specs() -> Vec<MetricSpec> {
             name: "wal".into(),
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 90.0)),
+            per_transaction: None,
         },
         MetricSpec {
             name: "lat".into(),
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 200.0)),
+            per_transaction: None,
         },
     ]
 }
@@ -64,7 +66,7 @@ fn input<'a>(
         observed: Duration::from_secs(900),
         wal_goal: true,
         aligned: false,
-        work: None,
+        counts: Counted::default(),
         drift: None,
         checkpoint_timeout: Some(Duration::from_secs(300)),
         rule: Rule::default(),
@@ -178,6 +180,7 @@ fn with_guard(limit: Option<(Comparison, f64)>, before: f64, after: f64) -> Judg
             name: "guard".into(),
             direction: Direction::LowerIsBetter,
             limit,
+            per_transaction: None,
         },
     ];
     let spread =
@@ -229,6 +232,7 @@ fn losing_a_tenth_of_throughput_vetoes_even_under_a_bare_liveness_objective() {
             name: "tps".into(),
             direction: Direction::HigherIsBetter,
             limit: Some((Comparison::Ge, 1.0)),
+            per_transaction: None,
         },
     ];
     let b = merge(
@@ -370,6 +374,7 @@ fn with_thin_guard(known: usize) -> Judgement {
             name: "guard".into(),
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 30.0)),
+            per_transaction: None,
         },
     ];
     let mut b = merge(
@@ -411,3 +416,5 @@ fn a_guard_never_measured_is_named_as_not_guarded() {
         j.reason
     );
 }
+
+mod throughput;

@@ -13,6 +13,9 @@ use super::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 
 pub type Levels = BTreeMap<String, Option<String>>;
 
+/// Transactions per second as a function of the lever values.
+pub type Throughput = Box<dyn Fn(&Levels) -> f64 + Send + Sync>;
+
 #[derive(Default)]
 pub struct FakeBackend {
     pub values: Mutex<Levels>,
@@ -28,7 +31,12 @@ pub struct FakeBackend {
     /// With a value, `transactions()` counts this many per second of (tokio)
     /// time since it was first asked; without, it answers `None`.
     pub transactions_per_second: Option<f64>,
-    pub first_counted: Mutex<Option<tokio::time::Instant>>,
+    /// A closed-loop load: the rate depends on the settings. Overrides
+    /// `transactions_per_second`; each reading adds the rate at the time of
+    /// reading over the time since the last one.
+    pub throughput: Option<Throughput>,
+    /// (last reading, transactions counted by then)
+    pub counted: Mutex<Option<(tokio::time::Instant, f64)>>,
 }
 
 impl FakeBackend {
@@ -171,13 +179,18 @@ impl LeverBackend for FakeBackend {
     }
 
     async fn transactions(&self) -> Result<Option<u64>, BackendError> {
-        let Some(rate) = self.transactions_per_second else {
-            return Ok(None);
+        let rate = match &self.throughput {
+            Some(model) => model(&self.values.lock().unwrap()),
+            None => match self.transactions_per_second {
+                Some(rate) => rate,
+                None => return Ok(None),
+            },
         };
         let now = tokio::time::Instant::now();
-        let first = *self.first_counted.lock().unwrap().get_or_insert(now);
-        Ok(Some(
-            (now.duration_since(first).as_secs_f64() * rate) as u64,
-        ))
+        let mut counted = self.counted.lock().unwrap();
+        let (last, n) = counted.unwrap_or((now, 0.0));
+        let n = n + now.duration_since(last).as_secs_f64() * rate;
+        *counted = Some((now, n));
+        Ok(Some(n as u64))
     }
 }

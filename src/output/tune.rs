@@ -21,6 +21,23 @@ fn value(config: &Config, metric: &str, v: Option<f64>) -> String {
     }
 }
 
+/// The goal's value in the units it was judged in.
+fn goal_value(config: &Config, c: &CycleReport, v: Option<f64>) -> String {
+    match (v, config.metrics.get(&c.goal_metric)) {
+        (Some(v), Some(def)) if c.goal_per_transaction => def.unit.format_per_transaction(v),
+        _ => value(config, &c.goal_metric, v),
+    }
+}
+
+/// Throughput before and after with its band, or why it was not counted.
+pub fn throughput(c: &CycleReport) -> String {
+    match &c.throughput {
+        Some(t) => crate::judge::describe_throughput(t),
+        None if c.verdict.is_none() => "not judged (interrupted)".into(),
+        None => "not counted (no PostgreSQL transaction counter in both windows)".into(),
+    }
+}
+
 fn cycle_table(config: &Config, c: &CycleReport) -> String {
     let mut t = table();
     let was = c.mv.from.clone().unwrap_or_else(|| "default".into());
@@ -43,20 +60,23 @@ fn cycle_table(config: &Config, c: &CycleReport) -> String {
         format!("{}, {}", c.cost, c.plan.disruption),
     ]);
     // The evidence row says which: a median, or for WAL windows opened by a
-    // CHECKPOINT, a mean.
+    // CHECKPOINT, a mean; per transaction when the goal was divided by the
+    // throughput.
     let center = match &c.evidence {
-        Some(e) if e.starts_with("mean") => "goal mean",
+        Some(e) if e.contains("mean from") => "goal mean",
         _ => "goal median",
     };
+    let goal = |v| goal_value(config, c, v);
     t.add_row(vec![
         center.to_string(),
         format!(
             "{} {} {}",
-            value(config, &c.goal_metric, c.goal_before),
+            goal(c.goal_before),
             term::arrow(),
-            value(config, &c.goal_metric, c.goal_after)
+            goal(c.goal_after)
         ),
     ]);
+    t.add_row(vec!["throughput".to_string(), throughput(c)]);
     t.add_row(vec![
         "samples".to_string(),
         format!("{} before, {} after", c.samples_before, c.samples_after),

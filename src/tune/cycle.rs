@@ -83,8 +83,29 @@ pub(super) fn metric_specs(config: &Config, report: &SlaReport) -> Vec<MetricSpe
                 .map(|d| d.direction)
                 .unwrap_or_default(),
             limit: objectives.get(&m.name).map(|o| o.comparison).zip(m.limit),
+            per_transaction: per_transaction(config, &m.name),
         })
         .collect()
+}
+
+/// For a metric marked `per: transaction`, the span its query averages over
+/// (its lookback): the judge divides it by the throughput over that span.
+pub(super) fn per_transaction(config: &Config, name: &str) -> Option<Duration> {
+    let def = config.metrics.get(name)?;
+    def.per
+        .map(|_| crate::metrics::lookback::lookback(&def.query))
+}
+
+/// The span throughput is read over for its guard: the longest lookback of
+/// the metrics' queries, so it is as smooth as what it sits beside (the
+/// counter is flushed about once a second, too coarse for one interval).
+pub(super) fn throughput_span(config: &Config) -> Duration {
+    config
+        .metrics
+        .values()
+        .map(|d| crate::metrics::lookback::lookback(&d.query))
+        .max()
+        .unwrap_or_default()
 }
 
 /// A metric whose symptom is WAL volume: measured over checkpoint-aligned

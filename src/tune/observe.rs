@@ -9,6 +9,7 @@ use super::ports::Observer;
 use super::TuneError;
 use crate::journal::Events;
 use crate::journal::Shutdown;
+use crate::judge::throughput::Counts;
 use crate::judge::Ended;
 use crate::levers::port::LeverBackend;
 use crate::metrics::Sample;
@@ -32,11 +33,12 @@ impl Windows {
     }
 }
 
-/// Whether a window starts at a CHECKPOINT, and who issues it.
+/// Whether a window starts at a CHECKPOINT, and who issues it. The backend
+/// also counts the window's transactions, when it has a database.
 #[derive(Clone, Copy)]
 pub enum Opening<'a> {
     /// Sample right after settling.
-    Plain,
+    Plain(&'a dyn LeverBackend),
     /// Issue a CHECKPOINT through this backend after settling.
     Checkpoint(&'a dyn LeverBackend),
     /// The caller has just issued the CHECKPOINT through this backend.
@@ -46,9 +48,10 @@ pub enum Opening<'a> {
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub samples: Vec<Sample>,
-    /// Per sample, transactions since the window's CHECKPOINT; `None` when
-    /// the window has no CHECKPOINT or the counter could not be read.
-    pub work: Option<Vec<f64>>,
+    /// Per sample, transactions since the window's CHECKPOINT (or since its
+    /// first sample's interval began, in a plain window); `None` when the
+    /// counter could not be read.
+    pub counts: Option<Counts>,
     pub ended: Ended,
     /// The first interrupt arrived: the caller rolls back and stops.
     pub interrupted: bool,
@@ -77,13 +80,13 @@ impl EarlyEnd {
         match self {
             EarlyEnd::Interrupted => Observation {
                 samples,
-                work: None,
+                counts: None,
                 ended: Ended::Complete,
                 interrupted: true,
             },
             EarlyEnd::Ended(ended) => Observation {
                 samples,
-                work: None,
+                counts: None,
                 ended,
                 interrupted: false,
             },
@@ -130,8 +133,9 @@ pub struct Tripwires<'a> {
 
 /// Settles; then, for a window opened by a CHECKPOINT (`opening`), issues it
 /// if asked and waits out the metrics' lookback; then samples
-/// `windows.samples()` times, ending early on a `tripwire`. `on_sample`
-/// records each sample with the transactions since the CHECKPOINT
+/// `windows.samples()` times, ending early on a `tripwire`. Every window
+/// counts its transactions when the backend has a database (throughput is a
+/// guard of every change). `on_sample` records each sample with its count
 /// (tuning.log) before the next one is taken. A failed CHECKPOINT ends the
 /// window as no data: a window that cannot be aligned cannot be judged
 /// against one that was.
@@ -142,7 +146,7 @@ pub async fn observe(
     tripwires: Tripwires<'_>,
     shutdown: &mut Shutdown,
     progress: &dyn Events,
-    mut on_sample: impl FnMut(&Sample, Option<f64>) -> Result<(), TuneError>,
+    mut on_sample: impl FnMut(&Sample, Option<Count>) -> Result<(), TuneError>,
 ) -> Result<Observation, TuneError> {
     let Tripwires {
         firing_before,
@@ -156,8 +160,8 @@ pub async fn observe(
         return Ok(end.with(samples));
     }
 
-    let counter = match opening {
-        Opening::Plain => None,
+    let checkpointed = match opening {
+        Opening::Plain(_) => false,
         Opening::Checkpoint(backend) => {
             progress.step("CHECKPOINT: the window starts at a known point of the WAL cycle");
             match backend.checkpoint().await {
@@ -170,15 +174,17 @@ pub async fn observe(
                 }
                 Err(e) => return stop(samples, Ended::NoData(format!("CHECKPOINT failed: {e}"))),
             }
-            Some(backend)
+            true
         }
-        Opening::AfterCheckpoint(backend) => Some(backend),
+        Opening::AfterCheckpoint(_) => true,
     };
-    let mut work = match counter {
-        Some(backend) => WorkCounter::start(backend).await,
-        None => WorkCounter::off(),
+    let backend = match opening {
+        Opening::Plain(b) | Opening::Checkpoint(b) | Opening::AfterCheckpoint(b) => b,
     };
-    if counter.is_some() {
+    // From the CHECKPOINT, so aligned windows pair by work since it; a plain
+    // window from its start.
+    let mut work = WorkCounter::start(backend, checkpointed).await;
+    if checkpointed {
         if !windows.lookback.is_zero() {
             progress.step(&format!(
                 "waiting {} after the CHECKPOINT: the metrics' queries look back that far",
@@ -238,62 +244,83 @@ pub async fn observe(
     progress.finished();
     Ok(Observation {
         samples,
-        work: work.finish(),
+        counts: work.finish(),
         ended: Ended::Complete,
         interrupted: false,
     })
 }
 
-/// Transactions since a window's CHECKPOINT, read with each sample. One
-/// failed read drops the whole series: the window is then paired by time.
+/// Transactions counted with one sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Count {
+    /// Since the window's CHECKPOINT.
+    SinceCheckpoint(f64),
+    /// Since the window started (a plain window).
+    SinceStart(f64),
+}
+
+/// The database's transactions since a window's CHECKPOINT (or its start),
+/// read with each sample, with the time since then on tokio's clock. One
+/// failed read drops the whole series: an aligned window is then paired by
+/// time, and throughput cannot be judged (fail closed when the window before
+/// the change had it).
 struct WorkCounter<'a> {
     backend: Option<&'a dyn LeverBackend>,
+    since_checkpoint: bool,
     start: u64,
-    since: Vec<f64>,
+    started: tokio::time::Instant,
+    counts: Counts,
 }
 
 impl<'a> WorkCounter<'a> {
     fn off() -> WorkCounter<'a> {
         WorkCounter {
             backend: None,
+            since_checkpoint: false,
             start: 0,
-            since: Vec::new(),
+            started: tokio::time::Instant::now(),
+            counts: Counts::default(),
         }
     }
 
-    async fn start(backend: &'a dyn LeverBackend) -> WorkCounter<'a> {
+    async fn start(backend: &'a dyn LeverBackend, since_checkpoint: bool) -> WorkCounter<'a> {
         match backend.transactions().await {
             Ok(Some(start)) => WorkCounter {
                 backend: Some(backend),
+                since_checkpoint,
                 start,
-                since: Vec::new(),
+                started: tokio::time::Instant::now(),
+                counts: Counts::default(),
             },
             Ok(None) => WorkCounter::off(),
             Err(e) => {
-                tracing::warn!(
-                    "cannot read the transaction counter; the window is paired by time: {e}"
-                );
+                tracing::warn!("cannot read the transaction counter; throughput is not counted in this window: {e}");
                 WorkCounter::off()
             }
         }
     }
 
-    /// Reads the counter for the sample just taken: transactions since the
-    /// CHECKPOINT, or `None` once the series is dropped.
-    async fn read(&mut self) -> Option<f64> {
+    /// Reads the counter for the sample just taken, or `None` once the
+    /// series is dropped.
+    async fn read(&mut self) -> Option<Count> {
         let backend = self.backend?;
         match backend.transactions().await {
             // A counter that went backwards (statistics reset) says nothing.
             Ok(Some(n)) if n >= self.start => {
                 let since = (n - self.start) as f64;
-                self.since.push(since);
-                Some(since)
+                self.counts.transactions.push(since);
+                self.counts
+                    .seconds
+                    .push(self.started.elapsed().as_secs_f64());
+                Some(if self.since_checkpoint {
+                    Count::SinceCheckpoint(since)
+                } else {
+                    Count::SinceStart(since)
+                })
             }
             other => {
                 if let Err(e) = other {
-                    tracing::warn!(
-                        "cannot read the transaction counter; the window is paired by time: {e}"
-                    );
+                    tracing::warn!("cannot read the transaction counter; throughput is not counted in this window: {e}");
                 }
                 self.backend = None;
                 None
@@ -301,7 +328,7 @@ impl<'a> WorkCounter<'a> {
         }
     }
 
-    fn finish(self) -> Option<Vec<f64>> {
-        self.backend.map(|_| self.since)
+    fn finish(self) -> Option<Counts> {
+        self.backend.map(|_| self.counts)
     }
 }

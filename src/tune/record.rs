@@ -9,7 +9,7 @@ use super::TuneError;
 use crate::config::units::format_duration;
 use crate::config::Config;
 use crate::journal::changelog::{self, ChangelogEntry};
-use crate::judge::{describe, Judgement, Movement};
+use crate::judge::{describe, describe_throughput, Judgement, Movement};
 use crate::levers::catalog::Lever;
 use crate::levers::port::Move;
 
@@ -18,6 +18,23 @@ fn value(config: &Config, metric: &str, v: Option<f64>) -> String {
         (Some(v), Some(def)) => def.unit.format(v),
         (Some(v), None) => format!("{v}"),
         (None, _) => "n/a".into(),
+    }
+}
+
+/// The goal's value in the units it was judged in (per transaction when it
+/// was divided by the throughput).
+fn goal_value(config: &Config, cycle: &CycleReport, v: Option<f64>) -> String {
+    match (v, config.metrics.get(&cycle.goal_metric)) {
+        (Some(v), Some(def)) if cycle.goal_per_transaction => def.unit.format_per_transaction(v),
+        _ => value(config, &cycle.goal_metric, v),
+    }
+}
+
+fn goal_name(cycle: &CycleReport) -> String {
+    if cycle.goal_per_transaction {
+        format!("{} per transaction", cycle.goal_metric)
+    } else {
+        cycle.goal_metric.clone()
     }
 }
 
@@ -65,6 +82,12 @@ pub(crate) fn changelog(
         if let Some(g) = &j.goal {
             details.push(format!("Evidence: {} ({})", describe(g), j.verdict));
         }
+        details.push(match &j.throughput {
+            Some(t) => format!("Throughput: {}", describe_throughput(t)),
+            None => {
+                "Throughput: not counted (no PostgreSQL transaction counter in both windows)".into()
+            }
+        });
         if let Some(p) = &j.provisional {
             details.push(format!("Note: {p}"));
         }
@@ -77,12 +100,11 @@ pub(crate) fn changelog(
                     Movement::Worse => "worse",
                     Movement::WithinNoise => "within noise",
                 };
-                format!(
-                    "{} {} → {} ({how})",
-                    s.metric,
-                    value(cx.config, &s.metric, Some(s.before)),
-                    value(cx.config, &s.metric, Some(s.after))
-                )
+                let v = |x| match cx.config.metrics.get(&s.metric) {
+                    Some(def) if s.per_transaction => def.unit.format_per_transaction(x),
+                    _ => value(cx.config, &s.metric, Some(x)),
+                };
+                format!("{} {} → {} ({how})", s.metric, v(s.before), v(s.after))
             })
             .collect();
         if !others.is_empty() {
@@ -93,9 +115,9 @@ pub(crate) fn changelog(
         at: Utc::now(),
         lever: cycle.assignment.clone(),
         goal: Some((
-            cycle.goal_metric.clone(),
-            value(cx.config, &cycle.goal_metric, cycle.goal_before),
-            value(cx.config, &cycle.goal_metric, cycle.goal_after),
+            goal_name(cycle),
+            goal_value(cx.config, cycle, cycle.goal_before),
+            goal_value(cx.config, cycle, cycle.goal_after),
         )),
         result,
         details,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::judge::Verdict;
+use crate::judge::{Shift, Verdict};
 use crate::levers::catalog::{Cost, Symptom};
 use crate::levers::choose::Skipped;
 use crate::levers::port::{Move, Plan};
@@ -52,6 +52,12 @@ pub struct CycleReport {
     pub evidence: Option<String>,
     pub goal_before: Option<f64>,
     pub goal_after: Option<f64>,
+    /// The goal was judged per transaction (`per: transaction`): its
+    /// before/after are per transaction, not per second.
+    pub goal_per_transaction: bool,
+    /// Throughput (transactions/s) before and after, with its noise band:
+    /// `None` when the database could not count transactions in both windows.
+    pub throughput: Option<Shift>,
     pub samples_before: usize,
     pub samples_after: usize,
     pub skipped: Vec<Skipped>,

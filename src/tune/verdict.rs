@@ -4,12 +4,13 @@
 use crate::journal::Shutdown;
 use crate::judge::reference::Reference;
 use crate::judge::stats::median;
-use crate::judge::{self, aligned, JudgeInput, Judgement};
+use crate::judge::throughput::Counted;
+use crate::judge::{self, JudgeInput, Judgement};
 use crate::levers::catalog::Symptom;
 use crate::metrics::{Sample, SlaReport};
 
 use super::change::Change;
-use super::cycle::{metric_specs, Tuner};
+use super::cycle::{metric_specs, per_transaction, throughput_span, Tuner};
 use super::observe::Observation;
 use super::record;
 use super::report::CycleReport;
@@ -57,6 +58,8 @@ impl Tuner<'_> {
             evidence: None,
             goal_before: None,
             goal_after: None,
+            goal_per_transaction: false,
+            throughput: None,
             samples_before: before.samples.len(),
             samples_after: observation.samples.len(),
             skipped: choice.skipped.clone(),
@@ -72,6 +75,16 @@ impl Tuner<'_> {
 
         let wal_goal = choice.symptom == Symptom::HighWalRate;
         let specs = metric_specs(self.cx.config, report);
+        let counts_span = throughput_span(self.cx.config);
+        let counts = Counted {
+            before: before.counts.as_ref(),
+            after: observation.counts.as_ref(),
+            span: counts_span,
+            drift: before.throughput_drift,
+        };
+        let per_goal = per_transaction(self.cx.config, &goal);
+        // The drift is in the units the goal is judged in.
+        let per_counted = per_goal.is_some() && counts.before.is_some() && counts.after.is_some();
         let judgement: Judgement = judge::judge(&JudgeInput {
             goal: &goal,
             metrics: &specs,
@@ -81,13 +94,9 @@ impl Tuner<'_> {
             observed: windows.observe,
             wal_goal,
             aligned: kind.aligned(),
-            work: before
-                .work
-                .as_deref()
-                .zip(observation.work.as_deref())
-                .map(|(before, after)| aligned::Work { before, after }),
+            counts,
             drift: if wal_goal && kind.aligned() {
-                before.drift_of(&goal)
+                before.drift_of(&goal, per_counted)
             } else {
                 None
             },
@@ -102,6 +111,8 @@ impl Tuner<'_> {
         out.reason = judgement.reason.clone();
         out.provisional = judgement.provisional.clone();
         out.evidence = judgement.goal.as_ref().map(judge::describe);
+        out.goal_per_transaction = judgement.goal.as_ref().is_some_and(|g| g.per_transaction);
+        out.throughput = judgement.throughput.clone();
         // Without a full comparison (no data, an alert) still show what was seen.
         let seen = |samples: &[Sample]| {
             let v: Vec<f64> = samples.iter().filter_map(|s| s.get(&goal)).collect();
@@ -130,7 +141,7 @@ impl Tuner<'_> {
             // The observation is the new normal: the next change is judged against it.
             self.reference = Some(Reference {
                 after_change: true,
-                ..Reference::new(observation.samples, kind.aligned(), observation.work)
+                ..Reference::new(observation.samples, kind.aligned(), observation.counts)
             });
         } else {
             self.cx
@@ -145,11 +156,12 @@ impl Tuner<'_> {
             // window before the change still describes the state restored,
             // and the final SLA reading needs it when it opened at a
             // CHECKPOINT.
-            let earlier = Reference::new(before.samples, kind.aligned(), before.work);
+            let earlier = Reference::new(before.samples, kind.aligned(), before.counts);
             self.reference = if cycle < self.opts.max_cycles {
-                self.remeasure(&id, kind, shutdown)
-                    .await
-                    .map(|r| r.with_drift_from(&earlier, &goal, &self.opts.rule))
+                self.remeasure(&id, kind, shutdown).await.map(|r| {
+                    r.with_drift_from(&earlier, &goal, per_goal, &self.opts.rule)
+                        .with_throughput_drift_from(&earlier, counts_span, &self.opts.rule)
+                })
             } else {
                 Some(earlier)
             };

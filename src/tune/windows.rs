@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::cycle::Tuner;
-use super::observe::{observe, Opening, Tripwires, Windows};
+use super::observe::{observe, Count, Opening, Tripwires, Windows};
 use super::ports::ObserveError;
 use super::TuneError;
 use crate::journal::{tuning_log, Shutdown};
@@ -47,17 +47,27 @@ impl WindowKind {
     pub fn opening(self, backend: &dyn LeverBackend) -> Opening<'_> {
         match self {
             WindowKind::Aligned => Opening::Checkpoint(backend),
-            WindowKind::Plain => Opening::Plain,
+            WindowKind::Plain => Opening::Plain(backend),
         }
     }
 }
 
-/// One tuning.log line, with the transactions since the window's CHECKPOINT
-/// when they were read.
-pub fn log_line(s: &Sample, change_id: &str, phase: &str, work: Option<f64>) -> serde_json::Value {
+/// One tuning.log line, with the transactions counted since the window's
+/// CHECKPOINT (or its start) when they were read.
+pub fn log_line(
+    s: &Sample,
+    change_id: &str,
+    phase: &str,
+    count: Option<Count>,
+) -> serde_json::Value {
     let mut line = tuning_log::line(s.at, change_id, phase, &s.values);
-    if let (Some(work), Some(map)) = (work, line.as_object_mut()) {
-        map.insert("transactions_since_checkpoint".into(), work.into());
+    let (key, n) = match count {
+        Some(Count::SinceCheckpoint(n)) => ("transactions_since_checkpoint", n),
+        Some(Count::SinceStart(n)) => ("transactions_since_window_start", n),
+        None => return line,
+    };
+    if let Some(map) = line.as_object_mut() {
+        map.insert(key.into(), n.into());
     }
     line
 }
@@ -68,7 +78,9 @@ impl Tuner<'_> {
     /// now when there is none yet, or when the one held is the first window
     /// after the last kept change (a stale "before", see `reference`; the
     /// drift between the two windows of the setting in force is kept). Any
-    /// other goal reuses the window held, else Prometheus' history.
+    /// other goal reuses the window held, else, when the database counts
+    /// transactions, a window observed now (throughput guards every change,
+    /// and Prometheus' history has no counts), else Prometheus' history.
     pub(super) async fn before_window(
         &mut self,
         change_id: &str,
@@ -90,7 +102,13 @@ impl Tuner<'_> {
                 .await?
             {
                 Some(fresh) => Some(match held {
-                    Some(r) if r.aligned => fresh.with_drift_from(&r, goal, &self.opts.rule),
+                    Some(r) if r.aligned => {
+                        let per = super::cycle::per_transaction(self.cx.config, goal);
+                        let span = super::cycle::throughput_span(self.cx.config);
+                        fresh
+                            .with_drift_from(&r, goal, per, &self.opts.rule)
+                            .with_throughput_drift_from(&r, span, &self.opts.rule)
+                    }
                     _ => fresh,
                 }),
                 None => held,
@@ -98,14 +116,39 @@ impl Tuner<'_> {
         } else {
             held
         };
-        match chosen {
-            Some(r) => Ok(r),
-            None => {
-                let w = self.opts.windows;
-                let history = self.cx.observer.history(w.observe, w.interval).await?;
-                Ok(Reference::new(history, false, None))
+        if let Some(r) = chosen {
+            return Ok(r);
+        }
+        if let Some(live) = self.counted_window(change_id, firing, shutdown).await? {
+            return Ok(live);
+        }
+        let w = self.opts.windows;
+        let history = self.cx.observer.history(w.observe, w.interval).await?;
+        Ok(Reference::new(history, false, None))
+    }
+
+    /// A plain before-window observed now, logged as phase `before`, when
+    /// the database counts transactions; `None` when it cannot.
+    async fn counted_window(
+        &self,
+        change_id: &str,
+        firing: &BTreeSet<String>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Option<Reference>, TuneError> {
+        match self.cx.backend.transactions().await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::warn!("cannot count transactions; the window before the change comes from Prometheus' history, and throughput is not guarded: {e}");
+                return Ok(None);
             }
         }
+        self.cx
+            .progress
+            .step("measuring the window before the change, counting transactions");
+        self.live_window(change_id, Opening::Plain(self.cx.backend), firing, shutdown)
+            .await
+            .map(Some)
     }
 
     /// A fresh before-window after a rollback, logged to tuning.log as phase
@@ -151,7 +194,7 @@ impl Tuner<'_> {
         .await
         .ok()?;
         (observation.ended == Ended::Complete && !observation.interrupted)
-            .then(|| Reference::new(observation.samples, kind.aligned(), observation.work))
+            .then(|| Reference::new(observation.samples, kind.aligned(), observation.counts))
     }
 
     /// A before-window that starts at a CHECKPOINT, for a WAL goal, logged
@@ -177,16 +220,40 @@ impl Tuner<'_> {
         if !self.cx.backend.checkpoint().await? {
             return Ok(None);
         }
+        self.live_window(
+            change_id,
+            Opening::AfterCheckpoint(self.cx.backend),
+            firing,
+            shutdown,
+        )
+        .await
+        .map(Some)
+    }
+
+    /// A before-window observed now, without settling (nothing changed),
+    /// logged to tuning.log as phase `before`. Missing data or an alert is
+    /// an error: nothing has changed yet, and nothing needs undoing.
+    async fn live_window(
+        &self,
+        change_id: &str,
+        opening: Opening<'_>,
+        firing: &BTreeSet<String>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Reference, TuneError> {
+        if shutdown.count() > 0 {
+            return Err(TuneError::Interrupted);
+        }
         let windows = Windows {
             settle: Duration::ZERO,
             ..self.opts.windows
         };
+        let aligned = !matches!(opening, Opening::Plain(_));
         let log = self.cx.tuning_log.clone();
         let id = change_id.to_string();
         let observation = observe(
             self.cx.observer,
             &windows,
-            Opening::AfterCheckpoint(self.cx.backend),
+            opening,
             Tripwires {
                 firing_before: firing,
                 required: &[],
@@ -200,11 +267,11 @@ impl Tuner<'_> {
             return Err(TuneError::Interrupted);
         }
         match observation.ended {
-            Ended::Complete => Ok(Some(Reference::new(
+            Ended::Complete => Ok(Reference::new(
                 observation.samples,
-                true,
-                observation.work,
-            ))),
+                aligned,
+                observation.counts,
+            )),
             Ended::NoData(why) => Err(ObserveError(why).into()),
             Ended::AlertFired(name) => Err(ObserveError(format!(
                 "alert {name} started firing before any change was made"
@@ -219,13 +286,15 @@ pub fn windows_plan(symptom: Symptom, w: &Windows) -> String {
     let observe = crate::config::units::format_duration(w.observe);
     let settle = crate::config::units::format_duration(w.settle);
     let lookback = crate::config::units::format_duration(w.lookback);
+    // Said in both plans: the guard no objective names.
+    let throughput = "throughput (transactions/s from pg_stat_database, counted with every sample when PostgreSQL is reachable) must not fall beyond its noise band";
     if symptom == Symptom::HighWalRate {
         format!(
-            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median); after a kept change or a rollback, the band is at least the drift between two windows of the setting in force"
+            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median), per transaction for metrics marked `per: transaction`; after a kept change or a rollback, the band is at least the drift between two windows of the setting in force; {throughput}"
         )
     } else {
         format!(
-            "the last {observe} from Prometheus (before); apply; settle {settle}; observe {observe} (after); compared by median"
+            "observe {observe} (before; the last {observe} from Prometheus when the database cannot count transactions); apply; settle {settle}; observe {observe} (after); compared by median; {throughput}"
         )
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod docker;
 pub mod haproxy;
 pub mod load;
+pub mod pgbench;
 pub mod postgres;
 pub mod prometheus;
 pub mod secured;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+pub const BIN: &str = "/usr/lib/postgresql/15/bin";
 pub const PASSWORD: &str = "tuner-test";
 
 pub struct PgServer {

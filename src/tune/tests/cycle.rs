@@ -126,7 +126,7 @@ async fn a_lever_that_does_nothing_is_rolled_back_and_not_retried() {
     );
     let log = w.changelog();
     assert!(
-        log.contains("* Result: ↩️ rolled back (no_effect): wal_rate within its noise band\n"),
+        log.contains("* Result: ↩️ rolled back (no_effect): wal_rate within its noise band; throughput not guarded: no transactions counted before the change (no PostgreSQL)\n"),
         "{log}"
     );
 }

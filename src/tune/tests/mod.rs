@@ -88,8 +88,12 @@ impl World {
     }
 
     fn with_levers(backend: FakeBackend, levers: &str) -> World {
+        World::with_config(backend, CONFIG, levers)
+    }
+
+    fn with_config(backend: FakeBackend, config: &str, levers: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::load::from_str(&dir.path().join("tuner.yaml"), CONFIG).unwrap();
+        let config = crate::config::load::from_str(&dir.path().join("tuner.yaml"), config).unwrap();
         let catalog = Catalog::parse(Path::new("levers.yaml"), levers).unwrap();
         World {
             dir,
@@ -200,5 +204,6 @@ impl World {
 mod consent;
 mod cycle;
 mod recovery;
+mod throughput;
 mod unmeasured;
 mod wal;

@@ -406,9 +406,10 @@ async fn a_window_from_a_checkpoint_waits_out_the_query_lookback() {
     .await;
     assert_eq!(observation.samples.len(), 10);
     // Counted from the CHECKPOINT: the lookback's 60 s, then 15 s a sample.
-    let work = observation.work.expect("transactions counted");
-    assert_eq!(work.first(), Some(&7500.0));
-    assert_eq!(work.last(), Some(&21000.0));
+    let counts = observation.counts.expect("transactions counted");
+    assert_eq!(counts.transactions.first(), Some(&7500.0));
+    assert_eq!(counts.transactions.last(), Some(&21000.0));
+    assert_eq!(counts.seconds.first(), Some(&75.0));
     assert_eq!(
         w.backend
             .checkpoints
@@ -418,9 +419,19 @@ async fn a_window_from_a_checkpoint_waits_out_the_query_lookback() {
     // settle, then the lookback after the CHECKPOINT, then 10 intervals.
     assert_eq!(started.elapsed(), Duration::from_secs(20 + 60 + 150));
 
-    // Without a CHECKPOINT there is no boundary to wait out.
+    // Without a CHECKPOINT there is no boundary to wait out; transactions
+    // are still counted (throughput guards every change), from the start of
+    // the sampling.
     let started = tokio::time::Instant::now();
-    let observation = watch(&obs, &windows, Opening::Plain, &mut shutdown).await;
+    let observation = watch(
+        &obs,
+        &windows,
+        Opening::Plain(w.backend.as_ref()),
+        &mut shutdown,
+    )
+    .await;
     assert_eq!(started.elapsed(), Duration::from_secs(20 + 150));
-    assert_eq!(observation.work, None, "no CHECKPOINT, nothing counted");
+    let counts = observation.counts.expect("counted in a plain window too");
+    assert_eq!(counts.transactions.first(), Some(&1500.0));
+    assert_eq!(counts.seconds.first(), Some(&15.0));
 }
