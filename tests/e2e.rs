@@ -46,6 +46,12 @@ fn baseline_and_status_on_the_compose_stack_with_the_shipped_config() {
     let io_wait = r#"avg(rate(node_cpu_seconds_total{mode="iowait"}[1m]))"#;
     let ready = support::wait_until(Duration::from_secs(120), || {
         stack.prom_query("sum(rate(pg_wal_lsn_bytes[30s]))").is_some_and(|v| v > 0.0)
+            // `status` reads WAL as a mean over Prometheus' history at the
+            // shipped 5 s step, whose last point is at a whole step: wait
+            // until the rate exists at two of them.
+            && stack
+                .prom_query("count_over_time(sum(rate(pg_wal_lsn_bytes[30s]))[15s:5s])")
+                .is_some_and(|n| n >= 2.0)
             && stack
                 .prom_query("histogram_quantile(0.95, sum(rate(loadgen_write_latency_ms_bucket[1m])) by (le))")
                 .is_some_and(|v| v > 0.0)
