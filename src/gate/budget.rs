@@ -2,6 +2,9 @@
 //! levels, written as in the seeds' tables (`target: "< 5ms"`, `warning:
 //! "> 4ms"`, `critical: "> 5ms"`). Read through the one YAML module, so
 //! unknown keys and bad units are errors at `file:line:col`.
+//!
+//! Just over 500 lines with its tests: the file's model and its checks at
+//! `file:line` are one concept, kept together.
 
 use std::collections::BTreeMap;
 use std::fmt;

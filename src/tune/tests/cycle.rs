@@ -1,4 +1,6 @@
 //! A cycle's verdicts, its exits and interrupts, on the simulated world.
+//! Just over 500 lines: one test per verdict and exit, each short, read as
+//! the catalogue of what a cycle can end in.
 
 use super::*;
 
