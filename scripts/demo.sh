@@ -35,7 +35,8 @@ step "health: Prometheus, its scrape targets, PostgreSQL, Docker"
 $TUNER status --health
 
 step "back to the demo's starting point (undo tuning kept by an earlier demo)"
-$TUNER rollback --all
+# --yes: the demo undoes its own earlier tuning without asking
+$TUNER rollback --all --yes
 
 # rate() needs a few scrapes, and a baseline wants a minute of steady load.
 step "warming up: a minute of load before the baseline"
