@@ -99,6 +99,7 @@ impl Context_ {
 
 async fn context(cli: &Cli) -> anyhow::Result<Context_> {
     let config = crate::config::load(cli.config.as_deref())?;
+    super::context::use_compose_command(&config);
     let deploy = config.deploy.clone().unwrap_or_default();
     let metrics_dir = deploy.metrics_textfile_dir.as_ref().map(|d| {
         if d.is_relative() {
