@@ -44,11 +44,12 @@ pub async fn run(cli: &Cli, args: &DeployArgs) -> anyhow::Result<u8> {
         }
         Some(DeployAction::Rollback { service, options }) => rollback(cli, service, options).await,
         None => {
-            let (Some(service), Some(cpus), Some(memory)) =
-                (&args.service, &args.cpus, &args.memory)
-            else {
+            // clap keeps the two forms apart; either fills both values.
+            let cpus = args.cpus_arg.as_ref().or(args.cpus.as_ref());
+            let memory = args.memory_arg.as_ref().or(args.memory.as_ref());
+            let (Some(service), Some(cpus), Some(memory)) = (&args.service, cpus, memory) else {
                 return Err(UsageError(
-                    "usage: tuner deploy SERVICE CPU MEMORY (e.g. tuner deploy grafana 1.5 768M)"
+                    "usage: tuner deploy SERVICE CPUS MEMORY or tuner deploy SERVICE --cpus CPUS --memory MEMORY (e.g. tuner deploy grafana 1.5 768M)"
                         .into(),
                 )
                 .into());
