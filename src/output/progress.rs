@@ -38,7 +38,7 @@ impl Human {
     }
 }
 
-fn bar(what: &str, total: Option<u64>) -> ProgressBar {
+fn bar(what: &str, total: Option<u64>, unit: Option<&str>) -> ProgressBar {
     let caps = super::term::caps();
     // A dumb terminal cannot move the cursor back: a bar would print a new
     // line at every tick. The steps still reach the log.
@@ -49,17 +49,28 @@ fn bar(what: &str, total: Option<u64>) -> ProgressBar {
     };
     match total {
         Some(total) => {
+            let unit = match unit {
+                Some("s") => "s".to_string(),
+                Some(u) => format!(" {u}"),
+                None => " samples".to_string(),
+            };
+            // Braces in `what` would be read as template keys.
+            let what = what.replace('{', "{{").replace('}', "}}");
             let template = format!(
-                "{what} [{{bar:30}}] {{pos}}/{{len}} samples {{elapsed_precise}} (eta {{eta}}) {{msg}}"
+                "{what} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
             );
             let style = ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
-            ProgressBar::with_draw_target(Some(total), draw).with_style(style)
+            let b = ProgressBar::with_draw_target(Some(total), draw).with_style(style);
+            // Position moves once per poll (up to a sample interval apart);
+            // the tick keeps the elapsed time moving in between.
+            b.enable_steady_tick(Duration::from_millis(500));
+            b
         }
         None => {
             let b = ProgressBar::with_draw_target(None, draw);
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
                 b.set_style(if caps.unicode {
                     style
                 } else {
@@ -84,8 +95,8 @@ impl Events for Human {
                     }
                 });
             }
-            Event::Waiting { what, total } => {
-                let b = bar(&what, total);
+            Event::Waiting { what, total, unit } => {
+                let b = bar(&what, total, unit.as_deref());
                 self.with(|slot| {
                     if let Some(old) = slot.replace(b) {
                         old.finish_and_clear();
