@@ -38,6 +38,18 @@ impl Human {
     }
 }
 
+/// The template of a counted wait: samples, or seconds for a timed one.
+fn counted_template(unit: Option<&str>) -> String {
+    let unit = match unit {
+        Some("s") => "s",
+        Some(_) => "",
+        None => " samples",
+    };
+    format!(
+        "{{prefix}} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
+    )
+}
+
 fn bar(what: &str, total: Option<u64>, unit: Option<&str>) -> ProgressBar {
     let caps = super::term::caps();
     // A dumb terminal cannot move the cursor back: a bar would print a new
@@ -49,20 +61,13 @@ fn bar(what: &str, total: Option<u64>, unit: Option<&str>) -> ProgressBar {
     };
     match total {
         Some(total) => {
-            let unit = match unit {
-                Some("s") => "s".to_string(),
-                Some(u) => format!(" {u}"),
-                None => " samples".to_string(),
-            };
-            // Braces in `what` would be read as template keys.
-            let what = what.replace('{', "{{").replace('}', "}}");
-            let template = format!(
-                "{what} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
-            );
-            let style = ProgressStyle::with_template(&template)
+            let style = ProgressStyle::with_template(&counted_template(unit))
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
+            // `what` goes in as the prefix, never into the template, where
+            // a brace would be read as a key.
             let b = ProgressBar::with_draw_target(Some(total), draw).with_style(style);
+            b.set_prefix(what.to_string());
             // Position moves once per poll (up to a sample interval apart);
             // the tick keeps the elapsed time moving in between.
             b.enable_steady_tick(Duration::from_millis(500));
@@ -130,5 +135,27 @@ impl Events for JsonLines {
         }
         // Progress is best effort: a closed stderr must not stop the action.
         let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_templates_parse_for_samples_and_seconds() {
+        for unit in [None, Some("s")] {
+            let t = counted_template(unit);
+            assert!(ProgressStyle::with_template(&t).is_ok(), "{t}");
+        }
+        assert!(counted_template(Some("s")).contains("{pos}/{len}s "));
+        assert!(counted_template(None).contains("{pos}/{len} samples "));
+    }
+
+    #[test]
+    fn a_wait_named_with_braces_keeps_its_name() {
+        let b = bar("waiting for {x}", Some(3), Some("s"));
+        assert_eq!(b.prefix(), "waiting for {x}");
+        b.finish_and_clear();
     }
 }
