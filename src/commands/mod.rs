@@ -1,5 +1,6 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
+pub mod alerts;
 pub mod baseline;
 pub mod check;
 pub mod consent;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Baseline(args) => baseline::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
         Command::Check(args) => check::run(&cli, args).await,
+        Command::Alerts(args) => alerts::run(&cli, args),
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),

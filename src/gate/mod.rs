@@ -12,6 +12,7 @@
 //!
 //! Nothing here prints: `output::check` renders the report.
 
+pub mod alerts;
 pub mod baseline;
 pub mod budget;
 pub mod evaluate;
