@@ -133,7 +133,11 @@ fn print_summary(
     let mut table = output::table(&["alert", "tier", "severity", "for", "fires when"]);
     for r in &rows {
         let first = r.expr.lines().next().unwrap_or_default();
-        let more = if r.expr.lines().count() > 1 { " …" } else { "" };
+        let more = if r.expr.lines().count() > 1 {
+            " …"
+        } else {
+            ""
+        };
         table.add_row(vec![
             r.alert.clone(),
             r.tier.clone(),

@@ -98,7 +98,7 @@ impl Decimal {
         d.reduced()
     }
 
-    pub fn sub(self, other: Decimal) -> Decimal {
+    pub fn minus(self, other: Decimal) -> Decimal {
         let scale = self.scale.max(other.scale);
         Decimal {
             mantissa: self.widened(scale) - other.widened(scale),
@@ -107,7 +107,7 @@ impl Decimal {
         .reduced()
     }
 
-    pub fn add(self, other: Decimal) -> Decimal {
+    pub fn plus(self, other: Decimal) -> Decimal {
         let scale = self.scale.max(other.scale);
         Decimal {
             mantissa: self.widened(scale) + other.widened(scale),
@@ -116,7 +116,7 @@ impl Decimal {
         .reduced()
     }
 
-    pub fn mul(self, other: Decimal) -> Decimal {
+    pub fn times(self, other: Decimal) -> Decimal {
         Decimal {
             mantissa: self.mantissa * other.mantissa,
             scale: self.scale + other.scale,
@@ -182,13 +182,16 @@ mod tests {
 
     #[test]
     fn burn_thresholds_are_exact() {
-        let budget = d("100").sub(d("99.9")).percent();
+        let budget = d("100").minus(d("99.9")).percent();
         assert_eq!(budget.to_string(), "0.001");
-        assert_eq!(d("14.4").mul(budget).to_string(), "0.0144");
-        assert_eq!(d("6").mul(budget).to_string(), "0.006");
-        let budget = d("100").sub(d("99.95")).percent();
-        assert_eq!(d("14.4").mul(budget).to_string(), "0.0072");
-        assert_eq!(d("1").mul(d("100").sub(d("90")).percent()).to_string(), "0.1");
+        assert_eq!(d("14.4").times(budget).to_string(), "0.0144");
+        assert_eq!(d("6").times(budget).to_string(), "0.006");
+        let budget = d("100").minus(d("99.95")).percent();
+        assert_eq!(d("14.4").times(budget).to_string(), "0.0072");
+        assert_eq!(
+            d("1").times(d("100").minus(d("90")).percent()).to_string(),
+            "0.1"
+        );
     }
 
     #[test]
@@ -198,7 +201,10 @@ mod tests {
             Decimal::from_f64(0.0009999999999999).unwrap().to_string(),
             "0.001"
         );
-        assert_eq!(Decimal::from_f64(4_194_304.0).unwrap().to_string(), "4194304");
+        assert_eq!(
+            Decimal::from_f64(4_194_304.0).unwrap().to_string(),
+            "4194304"
+        );
         assert_eq!(Decimal::from_f64(-2.5).unwrap().to_string(), "-2.5");
         assert_eq!(Decimal::from_f64(1e-7).unwrap().to_string(), "0.0000001");
         assert!(Decimal::from_f64(f64::NAN).is_none());
@@ -213,6 +219,6 @@ mod tests {
         assert!(Decimal::parse("-").is_none());
         assert_eq!(d("0.5").cmp_value(d("0.50")), std::cmp::Ordering::Equal);
         assert_eq!(d("1").cmp_value(d("0.99")), std::cmp::Ordering::Greater);
-        assert_eq!(d("3").add(d("0.25")).to_string(), "3.25");
+        assert_eq!(d("3").plus(d("0.25")).to_string(), "3.25");
     }
 }

@@ -196,13 +196,14 @@ fn trigger_of(
                 let v = Decimal::from_f64_significant(factor * base, 6)?;
                 notes.push(format!(
                     "{metric}: {objective} is {v} with the baseline of {}",
-                    baseline.map(|b| b.captured_at.to_rfc3339()).unwrap_or_default()
+                    baseline
+                        .map(|b| b.captured_at.to_rfc3339())
+                        .unwrap_or_default()
                 ));
                 return Some(Trigger::Crosses(bad, v));
             }
             let factor = Decimal::from_f64(*factor)?;
-            if !objective.comparison.upper_bound()
-                || factor.cmp_value(Decimal::from_int(1)).is_le()
+            if !objective.comparison.upper_bound() || factor.cmp_value(Decimal::from_int(1)).is_le()
             {
                 notes.push(format!(
                     "{metric}: {objective} needs a baseline (run `tuner baseline`); no alert for it"
@@ -319,7 +320,7 @@ fn around(c: Comparison, limit: Decimal) -> (Decimal, Decimal) {
     } else {
         Decimal::parse("0.001").unwrap_or(Decimal::ZERO)
     };
-    let (above, below) = (limit.add(step), limit.sub(step));
+    let (above, below) = (limit.plus(step), limit.minus(step));
     match c {
         Comparison::Gt => (above, limit),
         Comparison::Ge => (limit, below),
@@ -406,9 +407,9 @@ fn spike_tests(
 ) -> Vec<UnitTest> {
     let level = floor
         .filter(|f| f.is_positive())
-        .map(|f| f.mul(Decimal::from_int(2)))
+        .map(|f| f.times(Decimal::from_int(2)))
         .unwrap_or(Decimal::from_int(1000));
-    let spike = level.mul(factor).mul(Decimal::from_int(2));
+    let spike = level.times(factor).times(Decimal::from_int(2));
     let flat = minutes(alerting.recent);
     let eval = flat + 1 + alerting_for(alert, alerting) + 1;
     let case = |values: String, fires: bool, what: &str| UnitTest {

@@ -34,7 +34,9 @@ pub fn records(slo: &Slo, alerting: &Alerting) -> Vec<Record> {
     let mut out = Vec::new();
     for w in &windows {
         let expr = match &slo.events {
-            Events::BadOfTotal { bad, total } => format!("{}\n/\n{}", rate(bad, *w), rate(total, *w)),
+            Events::BadOfTotal { bad, total } => {
+                format!("{}\n/\n{}", rate(bad, *w), rate(total, *w))
+            }
             Events::GoodOfTotal { good, total } => {
                 format!("1 - (\n  {}\n  /\n  {}\n)", rate(good, *w), rate(total, *w))
             }
@@ -81,7 +83,7 @@ pub fn alerts(slo: &Slo, alerting: &Alerting) -> Vec<Alert> {
         let branches: Vec<String> = windows
             .iter()
             .map(|w| {
-                let threshold = w.burn.mul(budget);
+                let threshold = w.burn.times(budget);
                 let mut lines = vec![
                     format!("  {}{sel} > {threshold}", ratio_name(w.long)),
                     format!("  and {}{sel} > {threshold}", ratio_name(w.short)),
@@ -130,7 +132,7 @@ pub fn alerts(slo: &Slo, alerting: &Alerting) -> Vec<Alert> {
                         "{}: the {} error budget of {}% is burning too fast ({})",
                         slo.name,
                         prom_duration(slo.period),
-                        Decimal::from_int(100).sub(slo.objective),
+                        Decimal::from_int(100).minus(slo.objective),
                         burns.join(", or ")
                     ),
                 ),
@@ -153,8 +155,8 @@ pub fn alerts(slo: &Slo, alerting: &Alerting) -> Vec<Alert> {
 /// The series an error ratio `bad` out of `per_minute` events makes, per
 /// minute for `n` minutes.
 fn inputs(slo: &Slo, per_minute: Decimal, bad: Decimal, n: u64) -> Vec<Series> {
-    let errors = per_minute.mul(bad);
-    let good = per_minute.sub(errors);
+    let errors = per_minute.times(bad);
+    let good = per_minute.minus(errors);
     let counter = |s: &Selector, inc: Decimal| Series {
         series: s.to_string(),
         values: format!("0+{inc}x{n}"),
@@ -169,7 +171,7 @@ fn inputs(slo: &Slo, per_minute: Decimal, bad: Decimal, n: u64) -> Vec<Series> {
 }
 
 fn thresholds(slo: &Slo, windows: &[Window]) -> Vec<Decimal> {
-    windows.iter().map(|w| w.burn.mul(slo.budget())).collect()
+    windows.iter().map(|w| w.burn.times(slo.budget())).collect()
 }
 
 /// Scenarios for each SLO: a fast burn, a slow burn, a healthy ratio and a
@@ -183,28 +185,42 @@ pub fn unit_tests(slo: &Slo, alerts: &[Alert], alerting: &Alerting) -> Vec<UnitT
         .collect();
     let half = Decimal::parse("0.5").unwrap_or(Decimal::ZERO);
     let one = Decimal::from_int(1);
-    let max = all.iter().copied().max_by(|a, b| a.cmp_value(*b)).unwrap_or(Decimal::ZERO);
-    let min = all.iter().copied().min_by(|a, b| a.cmp_value(*b)).unwrap_or(Decimal::ZERO);
+    let max = all
+        .iter()
+        .copied()
+        .max_by(|a, b| a.cmp_value(*b))
+        .unwrap_or(Decimal::ZERO);
+    let min = all
+        .iter()
+        .copied()
+        .min_by(|a, b| a.cmp_value(*b))
+        .unwrap_or(Decimal::ZERO);
     let fast = {
-        let double = max.mul(Decimal::from_int(2));
-        let middle = max.add(one).mul(half);
-        if double.cmp_value(one).is_lt() { double } else { middle }
+        let double = max.times(Decimal::from_int(2));
+        let middle = max.plus(one).times(half);
+        if double.cmp_value(one).is_lt() {
+            double
+        } else {
+            middle
+        }
     };
     let mut scenarios = vec![
         ("fast burn", fast, Decimal::from_int(100)),
-        ("healthy", min.mul(half), Decimal::from_int(100)),
+        ("healthy", min.times(half), Decimal::from_int(100)),
     ];
-    // A ratio between the lowest ticket threshold and the lowest page one.
-    let lowest = |tier: &str| {
-        alerting.windows.get(tier).and_then(|w| {
-            thresholds(slo, w)
-                .into_iter()
-                .min_by(|a, b| a.cmp_value(*b))
-        })
-    };
-    if let (Some(t), Some(p)) = (lowest("ticket"), lowest("page")) {
-        if t.cmp_value(p).is_lt() {
-            scenarios.push(("slow burn", t.add(p).mul(half), Decimal::from_int(100)));
+    // Just above and just below every threshold: each tier's boundaries.
+    let (above, below) = (
+        Decimal::parse("1.25").unwrap_or(one),
+        Decimal::parse("0.8").unwrap_or(one),
+    );
+    for t in &all {
+        for (what, r) in [
+            ("just above", t.times(above)),
+            ("just below", t.times(below)),
+        ] {
+            if r.cmp_value(one).is_lt() {
+                scenarios.push((what, r, Decimal::from_int(100)));
+            }
         }
     }
     if slo.min_events > 0 {
@@ -213,7 +229,12 @@ pub fn unit_tests(slo: &Slo, alerts: &[Alert], alerting: &Alerting) -> Vec<UnitT
             .unwrap_or(Decimal::ZERO);
         scenarios.push(("fast burn on little traffic", fast, per_minute));
     }
-    let longest_for = alerting.for_.values().map(|d| d.as_secs().div_ceil(60)).max().unwrap_or(0);
+    let longest_for = alerting
+        .for_
+        .values()
+        .map(|d| d.as_secs().div_ceil(60))
+        .max()
+        .unwrap_or(0);
     let eval = (longest_for + 5).max(30);
     let mut tests = Vec::new();
     for (what, ratio, per_minute) in scenarios {
@@ -223,7 +244,9 @@ pub fn unit_tests(slo: &Slo, alerts: &[Alert], alerting: &Alerting) -> Vec<UnitT
             .filter(|a| {
                 let tier = a.labels.get("tier").map(String::as_str).unwrap_or("");
                 let crosses = alerting.windows.get(tier).is_some_and(|w| {
-                    thresholds(slo, w).iter().any(|t| ratio.cmp_value(*t).is_gt())
+                    thresholds(slo, w)
+                        .iter()
+                        .any(|t| ratio.cmp_value(*t).is_gt())
                 });
                 crosses && !little
             })

@@ -179,7 +179,7 @@ pub struct Slo {
 impl Slo {
     /// The error budget as a ratio: 99.9 -> 0.001.
     pub fn budget(&self) -> Decimal {
-        Decimal::from_int(100).sub(self.objective).percent()
+        Decimal::from_int(100).minus(self.objective).percent()
     }
 }
 
@@ -430,7 +430,7 @@ fn slo(
         }
     };
     if let (Some(o), Some(period)) = (objective, period) {
-        let budget = hundred.sub(o).percent();
+        let budget = hundred.minus(o).percent();
         for (tier, windows) in &alerting.windows {
             for w in windows {
                 if w.long > period {
@@ -441,7 +441,7 @@ fn slo(
                         format_duration(period)
                     ));
                 }
-                let ratio = w.burn.mul(budget);
+                let ratio = w.burn.times(budget);
                 if o.is_positive() && ratio.cmp_value(Decimal::from_int(1)).is_ge() {
                     problems.push(format!(
                         "{}: a {tier} burn rate of {} over an error budget of {budget} asks for an error ratio of {ratio}, which can never be reached; raise the objective or lower the burn rate",
