@@ -1,6 +1,7 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
 pub mod alerts;
+pub mod announce;
 pub mod baseline;
 pub mod check;
 pub mod consent;
