@@ -118,6 +118,12 @@ pub enum Command {
   tuner alerts --stdout | promtool check rules /dev/stdin
   tuner alerts --tests alerts_test.yml && promtool test rules alerts_test.yml")]
     Alerts(AlertsArgs),
+    /// Write an HTML report of a tuning run: plots, changelog, deploys
+    #[command(after_help = "Examples:
+  tuner report                    write tuning-report.html beside tuning.log
+  tuner report --file /tmp/run.html
+  tuner report --tuning-log old/tuning.log --journal old/.tuner/journal.jsonl")]
+    Report(ReportArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = "Examples:
   tuner completions bash > /etc/bash_completion.d/tuner
@@ -188,6 +194,19 @@ pub struct CheckArgs {
     /// Write this run's values as a baseline file, for a later --baseline
     #[arg(long, value_name = "PATH")]
     pub save_baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where to write the report [default: tuning-report.html beside tuning.log]
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The tuning log to read [default: paths.tuning_log]
+    #[arg(long, value_name = "PATH")]
+    pub tuning_log: Option<PathBuf>,
+    /// The journal to read [default: journal.jsonl in paths.state_dir]
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

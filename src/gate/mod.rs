@@ -25,6 +25,7 @@ pub mod locust;
 pub mod pgbench;
 pub mod pgbench_log;
 pub mod quantile;
+pub mod report;
 pub mod stat;
 
 pub use budget::{Budget, Objective, Stat};
