@@ -122,6 +122,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   tuner report                    write tuning-report.html beside tuning.log
   tuner report --file /tmp/run.html
+  tuner report --since 2026-12-07T14:00:00Z   only the run that started then
   tuner report --tuning-log old/tuning.log --journal old/.tuner/journal.jsonl")]
     Report(ReportArgs),
     /// Print a shell completion script on stdout
@@ -207,6 +208,9 @@ pub struct ReportArgs {
     /// The journal to read [default: journal.jsonl in paths.state_dir]
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// Only what happened from this time on (RFC 3339, e.g. 2026-12-07T14:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -26,8 +26,26 @@ pub async fn run(cli: &Cli, args: &ReportArgs) -> anyhow::Result<u8> {
             .map(|d| d.join("tuning-report.html"))
             .unwrap_or_else(|| "tuning-report.html".into())
     });
-    let samples = report::read_tuning_log(&log_path)?;
-    let (changes, deploys) = report::read_journal(&journal_path)?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| {
+                    UsageError(format!(
+                        "--since {t:?}: {e}; write a time like 2026-12-07T14:00:00Z"
+                    ))
+                })
+        })
+        .transpose()?;
+    let mut samples = report::read_tuning_log(&log_path)?;
+    let (mut changes, mut deploys) = report::read_journal(&journal_path)?;
+    if let Some(since) = since {
+        samples.retain(|s| s.at >= since);
+        changes.retain(|c| c.applied_at.or(c.decided_at).is_some_and(|t| t >= since));
+        deploys.retain(|d| d.started_at >= since);
+    }
     let baseline = Baseline::load(&config.paths.baseline).map_err(UsageError)?;
     let prometheus = context::prometheus(&config)?;
     let built = report::build(
@@ -39,7 +57,16 @@ pub async fn run(cli: &Cli, args: &ReportArgs) -> anyhow::Result<u8> {
         deploys,
     )
     .await
-    .ok_or_else(|| UsageError(format!("{}: nothing to report", log_path.display())))?;
+    .ok_or_else(|| {
+        UsageError(match &args.since {
+            Some(t) => format!(
+                "{} and {}: no sample, change or deploy since {t}",
+                log_path.display(),
+                journal_path.display()
+            ),
+            None => format!("{}: nothing to report", log_path.display()),
+        })
+    })?;
     for note in &built.notes {
         output::note(note);
     }
