@@ -48,7 +48,7 @@ paths_of() {
     postgres-exporter) echo /usr/bin/prometheus-postgres-exporter ;;
     node-exporter) echo /usr/bin/prometheus-node-exporter ;;
     prometheus) echo /usr/bin/prometheus; echo /usr/bin/promtool ;;
-    alertmanager) echo /usr/bin/prometheus-alertmanager ;;
+    alertmanager) echo /usr/bin/prometheus-alertmanager; echo /usr/share/prometheus/alertmanager ;;
     loadgen) echo "$ROOT/target/release/examples/loadgen" ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
@@ -60,7 +60,7 @@ package_of() {
     /usr/bin/prometheus-postgres-exporter) echo prometheus-postgres-exporter ;;
     /usr/bin/prometheus-node-exporter) echo prometheus-node-exporter ;;
     /usr/bin/prometheus | /usr/bin/promtool) echo prometheus ;;
-    /usr/bin/prometheus-alertmanager) echo prometheus-alertmanager ;;
+    /usr/bin/prometheus-alertmanager | /usr/share/prometheus/alertmanager) echo prometheus-alertmanager ;;
     /bin/busybox) echo busybox-static ;;
     *) echo "" ;;
   esac
