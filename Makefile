@@ -8,7 +8,7 @@ TUNER := target/release/tuner
 # make dev-down VOLUMES=1 also deletes the PostgreSQL and Prometheus data.
 VOLUMES ?= 0
 
-.PHONY: help setup images dev-up dev-down dev-env check-health build man test lint alerts-check \
+.PHONY: help setup images dev-up dev-down dev-env check-health build man test lint alerts alerts-check report \
 	performance-baseline performance-status demo bench
 
 help: ## List targets
@@ -39,8 +39,15 @@ man: build ## The man page from the clap definitions: target/man/tuner.1 (man -l
 check-health: build ## Health of the stack as tuner sees it
 	$(TUNER) status --health
 
+alerts: build ## Render config/alerts.yml from the SLA profile and config/budget.yaml, then promtool-test it
+	$(TUNER) alerts --no-baseline --tests target/alerts_test.yml
+	promtool test rules target/alerts_test.yml
+
 alerts-check: ## Validate config/alerts.yml with promtool
 	promtool check rules config/alerts.yml
+
+report: build ## The HTML report of the last tuning run (tuning-report.html)
+	$(TUNER) report
 
 test: ## Everything CI runs: setup if needed, fmt, clippy, all unit and integration tests
 	scripts/setup.sh

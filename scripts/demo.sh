@@ -71,6 +71,7 @@ run $TUNER --profile demo tune --dry-run --observe "$observe" --settle "$settle"
 
 # --yes: the demo's own database may be restarted for postmaster settings
 # without stopping the tour to ask (an unattended run would skip them).
+tune_started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 step "tuner tune --max-cycles $cycles --observe $observe --settle $settle --yes"
 run $TUNER --profile demo tune --max-cycles "$cycles" --observe "$observe" --settle "$settle" --yes
 echo
@@ -95,3 +96,7 @@ $TUNER deploy rollback grafana --health-interval 1s
 
 step "tuner status"
 run $TUNER status
+
+step "tuner report (this run: plots, changelog, deploys)"
+$TUNER --profile demo report --since "$tune_started" --file tuning-report.html
+echo "report: $ROOT/tuning-report.html (open it in a browser; it needs no network)"

@@ -57,6 +57,7 @@ command -v ss >/dev/null || die "ss (iproute2) not found; it checks which ports 
 pg_port=$(pick_port 27432)
 prom_port=$(pick_port 27090)
 grafana_port=$(pick_port 27080)
+am_port=$(pick_port 27093)
 # Alphanumeric only: the password is embedded in postgresql:// URLs unescaped.
 password=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
 [ ${#password} -ge 16 ] || die "could not generate a password from /dev/urandom"
@@ -71,6 +72,7 @@ COMPOSE_PROJECT_NAME=$project
 PG_PORT=$pg_port
 PROM_PORT=$prom_port
 GRAFANA_PORT=$grafana_port
+AM_PORT=$am_port
 POSTGRES_PASSWORD=$password
 # Demo writer load: a stream of LOADGEN_ROW_RATE event rows/s, written in
 # transactions of BATCH_SIZE rows (so 100 tx/s), each also updating one of
@@ -84,4 +86,4 @@ LOADGEN_CONCURRENCY=4
 LOADGEN_RATE=50
 ENV
 mv "$tmp" "$ENV_FILE"
-echo "dev-env: wrote $ENV_FILE (project $project, PG_PORT=$pg_port PROM_PORT=$prom_port GRAFANA_PORT=$grafana_port)"
+echo "dev-env: wrote $ENV_FILE (project $project, PG_PORT=$pg_port PROM_PORT=$prom_port GRAFANA_PORT=$grafana_port AM_PORT=$am_port)"

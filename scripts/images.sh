@@ -8,13 +8,13 @@
 # image label `tuner.inputs` and compared on the next run.
 #
 # Usage: scripts/images.sh [--force] [--list] [name...]
-#   names: web postgres postgres-exporter node-exporter prometheus loadgen
+#   names: web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF="$ROOT/scripts/images.sh"
 BUILD="$ROOT/build/images"
-ALL=(web postgres postgres-exporter node-exporter prometheus loadgen)
+ALL=(web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen)
 BUSYBOX_APPLETS=(sh ash cat chmod cp date echo env false grep head hostname httpd id kill ls mkdir
   mktemp mv nc nslookup ps pwd rm sed sleep tail test true uname wc wget)
 
@@ -32,7 +32,7 @@ tag_of() {
 paths_of() {
   local pgbin=/usr/lib/postgresql/15/bin pglib=/usr/lib/postgresql/15/lib
   case "$1" in
-    web) ;;
+    web | webhook) ;;
     postgres)
       local b
       for b in postgres initdb pg_ctl pg_isready psql pg_controldata pg_dump pg_dumpall pg_restore \
@@ -48,6 +48,7 @@ paths_of() {
     postgres-exporter) echo /usr/bin/prometheus-postgres-exporter ;;
     node-exporter) echo /usr/bin/prometheus-node-exporter ;;
     prometheus) echo /usr/bin/prometheus; echo /usr/bin/promtool ;;
+    alertmanager) echo /usr/bin/prometheus-alertmanager; echo /usr/share/prometheus/alertmanager ;;
     loadgen) echo "$ROOT/target/release/examples/loadgen" ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
@@ -59,6 +60,7 @@ package_of() {
     /usr/bin/prometheus-postgres-exporter) echo prometheus-postgres-exporter ;;
     /usr/bin/prometheus-node-exporter) echo prometheus-node-exporter ;;
     /usr/bin/prometheus | /usr/bin/promtool) echo prometheus ;;
+    /usr/bin/prometheus-alertmanager | /usr/share/prometheus/alertmanager) echo prometheus-alertmanager ;;
     /bin/busybox) echo busybox-static ;;
     *) echo "" ;;
   esac
@@ -137,6 +139,16 @@ customise() {
     prometheus)
       mkdir -p "$root/prometheus" "$root/etc/prometheus"
       echo "65534 prometheus"
+      ;;
+    alertmanager)
+      mkdir -p "$root/alertmanager" "$root/etc/alertmanager"
+      echo "65534 alertmanager"
+      ;;
+    webhook)
+      mkdir -p "$root/www/cgi-bin"
+      install -m 0755 "$ROOT/images/webhook/hook" "$root/www/cgi-bin/hook"
+      echo ok >"$root/www/healthz"
+      chmod 0644 "$root/www/healthz"
       ;;
     loadgen)
       mkdir -p "$root/usr/local/bin"

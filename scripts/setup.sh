@@ -28,6 +28,9 @@ packages=(
   # private CA (openssl) and a bcrypt password hash (htpasswd -B).
   openssl apache2-utils
   libxml2-utils
+  # tests/notify.rs starts a real Alertmanager; tests/report.rs renders the
+  # HTML report in headless Chromium.
+  prometheus-alertmanager chromium
 )
 
 missing=()

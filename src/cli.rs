@@ -112,6 +112,20 @@ pub enum Command {
   tuner check run_stats.csv --budget ci/budget.yaml
   tuner check pgbench_log.4242 --baseline main.yaml")]
     Check(CheckArgs),
+    /// Render Prometheus alert rules from the SLA profile, the budget and its SLOs
+    #[command(after_help = "Examples:
+  tuner alerts                    write config/alerts.yml (beside tuner.yaml)
+  tuner alerts --dry-run          list the alerts it would write, write nothing
+  tuner alerts --stdout | promtool check rules /dev/stdin
+  tuner alerts --tests alerts_test.yml && promtool test rules alerts_test.yml")]
+    Alerts(AlertsArgs),
+    /// Write an HTML report of a tuning run: plots, changelog, deploys
+    #[command(after_help = "Examples:
+  tuner report                    write tuning-report.html beside tuning.log
+  tuner report --file /tmp/run.html
+  tuner report --since 2026-12-07T14:00:00Z   only the run that started then
+  tuner report --tuning-log old/tuning.log --journal old/.tuner/journal.jsonl")]
+    Report(ReportArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = "Examples:
   tuner completions bash > /etc/bash_completion.d/tuner
@@ -182,6 +196,46 @@ pub struct CheckArgs {
     /// Write this run's values as a baseline file, for a later --baseline
     #[arg(long, value_name = "PATH")]
     pub save_baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where to write the report [default: tuning-report.html beside tuning.log]
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The tuning log to read [default: paths.tuning_log]
+    #[arg(long, value_name = "PATH")]
+    pub tuning_log: Option<PathBuf>,
+    /// The journal to read [default: journal.jsonl in paths.state_dir]
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Only what happened from this time on (RFC 3339, e.g. 2026-12-07T14:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// The budget file: warning/critical levels, `slos:` and `alerting:`
+    /// [default: config/budget.yaml when it exists]
+    #[arg(long, env = "TUNER_BUDGET", value_name = "PATH")]
+    pub budget: Option<PathBuf>,
+    /// Where to write the rules [default: alerts.yml beside tuner.yaml]
+    #[arg(long, value_name = "PATH", conflicts_with = "stdout")]
+    pub file: Option<PathBuf>,
+    /// Print the rules on stdout instead of writing a file
+    #[arg(long)]
+    pub stdout: bool,
+    /// Also write promtool unit tests for the rules (`promtool test rules FILE`)
+    #[arg(long, value_name = "FILE", conflicts_with = "stdout")]
+    pub tests: Option<PathBuf>,
+    /// Ignore baseline.yaml: relative objectives alert on spikes above the
+    /// metric's recent level instead of a number from the baseline
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// List the alerts that would be written; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

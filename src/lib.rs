@@ -14,6 +14,7 @@ pub mod journal;
 pub mod judge;
 pub mod levers;
 pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod postgres;
 pub mod runtime;

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 /// long as there is no cycle) or of a layer below, never above.
 const LAYERS: &[(&str, &[&str])] = &[
     ("base", &["config", "crash"]),
-    ("systems", &["metrics", "postgres", "runtime", "journal"]),
+    (
+        "systems",
+        &["metrics", "postgres", "runtime", "journal", "notify"],
+    ),
     ("decisions", &["judge", "levers"]),
     ("actions", &["tune", "deploy", "watch", "resources", "gate"]),
     ("edge", &["commands", "cli", "exit", "output"]),

@@ -281,6 +281,13 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
         }
     };
     write_metrics(cx);
+    let notice = super::announce::deploy_notice(
+        service,
+        req.kind == Kind::Rollback,
+        result.as_ref().map_err(|e| e.to_string()),
+        &plan.new.describe(),
+    );
+    crate::notify::announce(&cx.config, std::slice::from_ref(&notice)).await;
     let report = result.map_err(usage)?;
     let out = DeployOutput {
         dry_run: false,

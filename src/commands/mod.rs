@@ -1,5 +1,7 @@
 //! One file per subcommand: each wires config and clients, then calls the core.
 
+pub mod alerts;
+pub mod announce;
 pub mod baseline;
 pub mod check;
 pub mod consent;
@@ -10,6 +12,7 @@ pub mod health;
 pub mod interrupts;
 pub mod levers;
 pub mod recover;
+pub mod report;
 pub mod rollback;
 pub mod status;
 pub mod textfile;
@@ -23,6 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Baseline(args) => baseline::run(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
         Command::Check(args) => check::run(&cli, args).await,
+        Command::Alerts(args) => alerts::run(&cli, args),
+        Command::Report(args) => report::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),

@@ -181,6 +181,7 @@ pub async fn run(
         .run(&mut shutdown)
         .await
         .map_err(to_anyhow)?;
+    crate::notify::announce(config, &super::announce::tune_notices(config, &report)).await;
     if metrics_out.is_some() {
         let values = textfile::read_settings(&catalog, levers).await;
         textfile::tune(config, &catalog, &values);

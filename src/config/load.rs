@@ -220,6 +220,11 @@ fn resolve_paths(config: &mut Config) {
     for file in config.prometheus.files_mut() {
         resolve(file);
     }
+    if let Some(am) = config.notify.as_mut().and_then(|n| n.alertmanager.as_mut()) {
+        for file in am.files_mut() {
+            resolve(file);
+        }
+    }
     if let Some(dir) = &mut config.metrics_textfile_dir {
         resolve(dir);
         // One key serves both: deploy metrics go to the shared folder

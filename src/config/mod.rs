@@ -6,6 +6,7 @@ pub mod envfile;
 pub mod haproxy;
 pub mod interpolate;
 pub mod load;
+pub mod notify;
 pub mod objective;
 pub mod prometheus;
 pub mod tune;
@@ -54,6 +55,9 @@ pub struct Config {
     /// otherwise.
     #[serde(default)]
     pub metrics_textfile_dir: Option<PathBuf>,
+    /// Where tuner announces its changes (Alertmanager); nothing when absent.
+    #[serde(default)]
+    pub notify: Option<notify::NotifyConfig>,
     /// Where the file was read from (set by `load`).
     #[serde(skip)]
     pub source: PathBuf,

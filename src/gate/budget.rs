@@ -33,6 +33,14 @@ struct RawBudget {
     #[serde(default)]
     regression: Option<String>,
     objectives: BTreeMap<String, RawObjective>,
+    /// Ratio objectives and alert settings: `tuner alerts` reads them
+    /// (`alerts/spec.rs`), with its own checks at `file:line`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    slos: Option<crate::config::yaml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    alerting: Option<crate::config::yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@
 //!
 //! Nothing here prints: `output::check` renders the report.
 
+pub mod alerts;
 pub mod baseline;
 pub mod budget;
 pub mod evaluate;
@@ -24,6 +25,7 @@ pub mod locust;
 pub mod pgbench;
 pub mod pgbench_log;
 pub mod quantile;
+pub mod report;
 pub mod stat;
 
 pub use budget::{Budget, Objective, Stat};

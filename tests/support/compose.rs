@@ -18,11 +18,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Services of the demo stack, as named in demo/docker-compose.yml.
-pub const SERVICES: [&str; 6] = [
+pub const SERVICES: [&str; 8] = [
     "postgres",
     "postgres-exporter",
     "node-exporter",
     "prometheus",
+    "alertmanager",
+    "webhook",
     "app",
     "grafana",
 ];
@@ -37,10 +39,11 @@ pub const JOBS: [&str; 5] = [
 
 /// Variables the stack reads from its env file. They are removed from the
 /// docker-compose process environment, where they would override the file.
-const ENV_KEYS: [&str; 11] = [
+const ENV_KEYS: [&str; 12] = [
     "COMPOSE_PROJECT_NAME",
     "COMPOSE_FILE",
     "PG_PORT",
+    "AM_PORT",
     "PROM_PORT",
     "GRAFANA_PORT",
     "POSTGRES_PASSWORD",
@@ -314,6 +317,7 @@ impl ComposeStack {
             ("PG_PORT".into(), self.pg_port.to_string()),
             ("PROM_PORT".into(), self.prom_port.to_string()),
             ("GRAFANA_PORT".into(), self.grafana_port.to_string()),
+            ("AM_PORT".into(), super::free_publish_port().to_string()),
             ("POSTGRES_PASSWORD".into(), self.password.clone()),
             ("LOADGEN_RATE".into(), "50".into()),
             ("LOADGEN_CONCURRENCY".into(), "4".into()),
