@@ -16,5 +16,6 @@ pub mod levers;
 pub mod metrics;
 pub mod output;
 pub mod postgres;
+pub mod resources;
 pub mod runtime;
 pub mod tune;
