@@ -10,6 +10,7 @@ pub mod health;
 pub mod interrupts;
 pub mod levers;
 pub mod recover;
+pub mod resources;
 pub mod rollback;
 pub mod status;
 pub mod textfile;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(&cli, args).await,
         Command::Check(args) => check::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
+        Command::Resources(args) => resources::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),
         Command::Tune(args) => {

@@ -75,6 +75,9 @@ fn hashes(
         service: which.to_string(),
         reason,
     };
+    // docker-compose runs inside the folder: a relative one would be doubled.
+    let absolute = std::path::absolute(project_dir).map_err(|e| fail(e.to_string()))?;
+    let project_dir = absolute.as_path();
     let tmp = match override_text {
         Some(text) => {
             let mut f = tempfile::Builder::new()
