@@ -74,11 +74,14 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
                 .iter()
                 .map(|s| s.service.as_str())
                 .collect();
-            let main = main_file_names(&compose.project_dir);
+            // docker-compose runs inside the folder: a relative one would be doubled.
+            let dir = std::path::absolute(&compose.project_dir)
+                .with_context(|| format!("resolving {}", compose.project_dir.display()))?;
+            let main = main_file_names(&dir);
             recreated = p.changes.iter().map(|c| c.service.clone()).collect();
             recreated.dedup();
             let others = services_changed(
-                &compose.project_dir,
+                &dir,
                 &compose.project,
                 &main,
                 p.before.as_deref(),
