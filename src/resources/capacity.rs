@@ -200,7 +200,11 @@ async fn range(
     query: &str,
     window: Duration,
 ) -> Result<Vec<Point>, MetricsError> {
-    let end = Utc::now();
+    // Ends on a multiple of the step, so every query of a run samples the
+    // same instants and requests pair with CPU point by point.
+    let step_ms = step(window).as_millis().max(1) as i64;
+    let now = Utc::now().timestamp_millis();
+    let end = chrono::DateTime::from_timestamp_millis(now - now % step_ms).unwrap_or_else(Utc::now);
     let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(1));
     let points = metrics.range(name, query, start, end, step(window)).await?;
     Ok(points.into_iter().filter(|p| p.value.is_finite()).collect())
