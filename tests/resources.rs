@@ -169,6 +169,12 @@ fn values_others_set_are_replaced_only_with_force() {
     let p = Project::new(COMPOSE, SERVICES, "http://127.0.0.1:9", true);
     let before = "services:\n  web:\n    cpus: 0.123\n";
     std::fs::write(p.path("docker-compose.override.yml"), before).unwrap();
+    let (stdout, _) = check(&p.tuner(&["--dry-run"]), 0);
+    assert!(
+        stdout.contains("A real run refuses this without --force"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("services.web.cpus: 0.123 -> "), "{stdout}");
     let (_, stderr) = check(&p.tuner(&[]), 2);
     assert!(
         stderr.contains("services.web.cpus: 0.123 there"),

@@ -45,6 +45,8 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
 
     let mut plan = None;
     let mut recreated = Vec::new();
+    // Reasons a real run refuses to write without --force; a dry run shows them.
+    let mut blocked: Vec<String> = Vec::new();
     if let (Some(of), Some(compose)) = (&override_file, &config.compose) {
         let p = resources::write::plan(of, &allocation)?;
         if !p.conflicts.is_empty() && !args.force {
@@ -61,12 +63,11 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
                     )
                 })
                 .collect();
-            return Err(UsageError(format!(
-                "{} already sets other sizes (written by tune, deploy or by hand):\n{}\nnothing was written; pass --force to replace them",
+            blocked.push(format!(
+                "{} already sets other sizes (written by tune, deploy or by hand):\n{}",
                 p.path.display(),
                 lines.join("\n")
-            ))
-            .into());
+            ));
         }
         if !p.is_noop() {
             let planned: Vec<&str> = allocation
@@ -89,14 +90,20 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
                 &planned,
             )?;
             if !others.is_empty() && !args.force {
-                return Err(UsageError(format!(
-                    "writing {} would also change the Compose config of {}, so the next `docker-compose up -d` would recreate them too; nothing was written; pass --force to accept that",
+                blocked.push(format!(
+                    "writing {} would also change the Compose config of {}, so the next `docker-compose up -d` would recreate them too",
                     p.path.display(),
                     others.join(", ")
-                ))
-                .into());
+                ));
             }
             recreated.extend(others);
+        }
+        if !blocked.is_empty() && !args.dry_run {
+            return Err(UsageError(format!(
+                "{}\nnothing was written; pass --force to write anyway",
+                blocked.join("\n")
+            ))
+            .into());
         }
         plan = Some(p);
     } else {
@@ -140,6 +147,7 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
         postgres,
         override_plan: plan,
         recreated,
+        blocked,
         dry_run: args.dry_run,
         written,
         capacity,

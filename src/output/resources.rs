@@ -154,6 +154,9 @@ pub fn render(r: &Report) -> String {
                 c.after
             );
         }
+        for b in &r.blocked {
+            let _ = writeln!(out, "A real run refuses this without --force: {b}");
+        }
         if !r.recreated.is_empty() {
             let _ = writeln!(
                 out,

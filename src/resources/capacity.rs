@@ -250,7 +250,89 @@ async fn growth(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::metrics::Alert;
+    use async_trait::async_trait;
+    use chrono::{DateTime, TimeZone};
+
+    /// Answers by the first query fragment a query contains.
+    struct Canned(Vec<(&'static str, Option<f64>)>);
+
+    #[async_trait]
+    impl Metrics for Canned {
+        async fn instant(&self, _: &str, query: &str) -> Result<Option<f64>, MetricsError> {
+            Ok(self
+                .0
+                .iter()
+                .find(|(k, _)| query.contains(k))
+                .and_then(|(_, v)| *v))
+        }
+        async fn range(
+            &self,
+            _: &str,
+            query: &str,
+            start: DateTime<Utc>,
+            _: DateTime<Utc>,
+            step: Duration,
+        ) -> Result<Vec<Point>, MetricsError> {
+            let v = self.instant("", query).await?;
+            Ok(v.map(|value| {
+                (0..10)
+                    .map(|i| Point {
+                        at: start + chrono::Duration::from_std(step * i).unwrap(),
+                        value: value * f64::from(i + 1) / 10.0,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+        }
+        async fn alerts(&self) -> Result<Vec<Alert>, MetricsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn seed_formulas_over_measured_figures() {
+        let file = crate::resources::services::from_str(
+            std::path::Path::new("s.yaml"),
+            "services:\n  db:\n    cpus: 1\n    memory: 1G\n    postgres: true\n  api:\n    cpus: 1\n    memory: 1G\n    requests: req\n    cpu: cpu_used\n    target_load: 1000\ncapacity:\n  transactions: tps\n  wal_bytes: wal\n  storage_bytes: size\n  free_bytes: free\n",
+        )
+        .unwrap();
+        let metrics = Canned(vec![
+            ("count_over_time", Some(120.0)),
+            ("predict_linear((size", Some(1e9)),
+            ("predict_linear((wal", Some(5e9)),
+            ("req", Some(200.0)),
+            ("cpu_used", Some(0.4)),
+            ("tps", Some(50.0)),
+            ("free", Some(13e9)),
+        ]);
+        let plan = plan(&metrics, &file, |_| Some(0.5)).await.unwrap();
+        let api = &plan.services[0];
+        assert_eq!(api.peak_rps.as_ref().unwrap().value, Some(200.0));
+        // 0.4 CPU for 200 req/s: 0.002 s each; 1000 req/s at 70% needs 2.857 CPUs.
+        let cost = api.cpu_per_request.as_ref().unwrap().value.unwrap();
+        assert!((cost - 0.002).abs() < 1e-12);
+        assert!((api.needed_cpus.unwrap() - 2.0 / 0.7).abs() < 1e-9);
+        assert_eq!(api.replicas, Some(6));
+        let pg = plan.postgres.unwrap();
+        assert_eq!(pg.peak_tps.value, Some(50.0));
+        assert_eq!(pg.storage_bytes_per_day.samples, 120);
+        // 13 GB free, 1 GB/day plus the 30% buffer: 10 days.
+        assert!((pg.days_until_full.unwrap() - 10.0).abs() < 1e-9);
+
+        let silent = Canned(vec![("count_over_time", Some(1.0))]);
+        let plan = super::plan(&silent, &file, |_| Some(0.5)).await.unwrap();
+        assert_eq!(
+            plan.services[0].note.as_deref(),
+            Some("no request data in the window")
+        );
+        let pg = plan.postgres.unwrap();
+        assert_eq!(
+            pg.storage_bytes_per_day.value, None,
+            "one sample is no growth"
+        );
+        assert_eq!(pg.days_until_full, None);
+    }
 
     #[test]
     fn cost_per_request_is_total_cpu_over_total_requests() {

@@ -67,6 +67,9 @@ pub struct Report {
     pub override_plan: Option<OverridePlan>,
     /// Services whose containers the next `docker-compose up -d` recreates.
     pub recreated: Vec<String>,
+    /// Why a real run would refuse to write without `--force` (shown by
+    /// `--dry-run`, which refuses nothing since it writes nothing).
+    pub blocked: Vec<String>,
     pub dry_run: bool,
     pub written: bool,
     pub capacity: Option<CapacityPlan>,
