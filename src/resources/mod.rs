@@ -17,6 +17,8 @@ pub mod services;
 pub mod write;
 
 #[cfg(test)]
+mod services_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::Serialize;
