@@ -346,3 +346,16 @@ capacity:
     assert!(table.contains("no data (30s"), "{table}");
     assert!(table.contains("full in: unknown"), "{table}");
 }
+
+#[test]
+fn the_shipped_services_file_matches_the_demo_stack() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = tuner::resources::services::load(&root.join("config/services.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (main, known) = tuner::runtime::OverrideFile::in_dir(&root.join("demo"))
+        .main_services()
+        .unwrap()
+        .expect("demo/docker-compose.yml");
+    assert_eq!(file.unknown_services(&known, &main), Vec::<String>::new());
+    assert_eq!(file.postgres().map(|s| s.name.as_str()), Some("postgres"));
+}

@@ -37,6 +37,8 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
         }
     }
 
+    // Two docker-compose runs, or Prometheus' answers, can take seconds.
+    let events = crate::output::progress::for_format(cli.output);
     let host = resources::detect(&file.data_path)?;
     let score = resources::score(&host);
     let allocation =
@@ -81,6 +83,10 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
             let main = main_file_names(&dir);
             recreated = p.changes.iter().map(|c| c.service.clone()).collect();
             recreated.dedup();
+            events.waiting(
+                "docker-compose: which services the new override would recreate",
+                None,
+            );
             let others = services_changed(
                 &dir,
                 &compose.project,
@@ -88,7 +94,9 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
                 p.before.as_deref(),
                 Some(&p.after),
                 &planned,
-            )?;
+            );
+            events.finished();
+            let others = others?;
             if !others.is_empty() && !args.force {
                 blocked.push(format!(
                     "writing {} would also change the Compose config of {}, so the next `docker-compose up -d` would recreate them too",
