@@ -94,7 +94,7 @@ pub fn detect(disk_path: &Path) -> Result<HostFacts, HostError> {
         rotational: rotational(disk_path),
         load_1m,
         interfaces: interfaces(Path::new("/sys/class/net")),
-        cgroup: cgroup_limits(Path::new("/sys/fs/cgroup")),
+        cgroup: own_cgroup_limits(),
     })
 }
 
@@ -175,6 +175,32 @@ fn rotational(path: &Path) -> Option<bool> {
     .iter()
     .find_map(|f| std::fs::read_to_string(f).ok())
     .map(|v| v.trim() == "1")
+}
+
+/// The limits of the cgroup tuner runs in: its own folder from
+/// /proc/self/cgroup when that exists (a systemd slice on a host), else the
+/// mount's root (inside a container, the container's own cgroup).
+fn own_cgroup_limits() -> CgroupLimits {
+    let root = Path::new("/sys/fs/cgroup");
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| own_cgroup_dir(root, &t));
+    match own.map(|dir| cgroup_limits(&dir)) {
+        Some(limits) if limits.version.is_some() => limits,
+        _ => cgroup_limits(root),
+    }
+}
+
+/// The folder under `root` for this process: the v2 line (`0::/path`).
+/// v1 controllers each have their own hierarchy, which `cgroup_limits`
+/// reads at the mount's root.
+pub fn own_cgroup_dir(root: &Path, proc_self_cgroup: &str) -> Option<PathBuf> {
+    let path = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .trim()
+        .trim_start_matches('/');
+    (!path.is_empty()).then(|| root.join(path))
 }
 
 /// The CPU and memory limits under `root` (normally /sys/fs/cgroup),
@@ -280,6 +306,17 @@ mod tests {
 
         let none = tempfile::tempdir().unwrap();
         assert_eq!(cgroup_limits(none.path()), CgroupLimits::default());
+    }
+
+    #[test]
+    fn own_cgroup_is_the_v2_line() {
+        let root = Path::new("/sys/fs/cgroup");
+        assert_eq!(
+            own_cgroup_dir(root, "0::/system.slice/tuner.service\n"),
+            Some(root.join("system.slice/tuner.service"))
+        );
+        assert_eq!(own_cgroup_dir(root, "0::/\n"), None);
+        assert_eq!(own_cgroup_dir(root, "9:name=systemd:/\n8:pids:/\n"), None);
     }
 
     #[test]
