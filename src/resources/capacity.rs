@@ -22,6 +22,7 @@ const MAX_POINTS: u32 = 240;
 pub struct Figure {
     /// `None`: the query returned no data.
     pub value: Option<f64>,
+    #[serde(rename = "window_seconds", serialize_with = "seconds")]
     pub window: Duration,
     pub samples: usize,
     pub query: String,
@@ -56,6 +57,7 @@ pub struct PostgresCapacity {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CapacityPlan {
+    #[serde(rename = "window_seconds", serialize_with = "seconds")]
     pub window: Duration,
     pub target_utilisation: f64,
     pub storage_buffer: f64,
@@ -184,6 +186,11 @@ pub async fn plan(
         services,
         postgres,
     })
+}
+
+/// Windows in JSON as whole seconds, not serde's `{secs, nanos}`.
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
 }
 
 fn max(acc: Option<f64>, v: f64) -> Option<f64> {
