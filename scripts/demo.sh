@@ -44,11 +44,19 @@ $TUNER rollback --all --yes
 # rate() needs a few scrapes, and a baseline wants a minute of steady load.
 step "warming up: a minute of load before the baseline"
 prom="http://127.0.0.1:$(sed -n 's/^PROM_PORT=//p' demo/.env | tail -n 1)"
-for _ in $(seq 1 60); do
-  if curl -sf --max-time 2 "$prom/api/v1/query" --data-urlencode 'query=sum(rate(pg_wal_lsn_bytes[30s]))' | grep -q '"value"'; then
+# Every wait says what it waits for, at least every 10 s.
+echo "  waiting until Prometheus has a WAL rate (up to 120 s)"
+waited=0
+until curl -sf --max-time 2 "$prom/api/v1/query" --data-urlencode 'query=sum(rate(pg_wal_lsn_bytes[30s]))' | grep -q '"value"'; do
+  if [ "$waited" -ge 120 ]; then
+    echo "  no WAL rate after 120 s; going on (baseline will name what is missing)" >&2
     break
   fi
+  if [ "$waited" -gt 0 ] && [ $((waited % 10)) -eq 0 ]; then
+    printf '  still no WAL rate (%ss)\n' "$waited"
+  fi
   sleep 2
+  waited=$((waited + 2))
 done
 for left in 60 50 40 30 20 10; do
   printf '  %ss left\n' "$left"

@@ -2,8 +2,8 @@
 # Starts the demo stack and waits until every service is healthy.
 #   - builds missing or outdated local images (scripts/images.sh)
 #   - writes demo/.env if it is missing (scripts/dev-env.sh)
-#   - docker-compose up -d, then one progress line per change until healthy
-# On timeout it prints `docker-compose ps` and the logs of the services that
+#   - compose up -d (v2 plugin or docker-compose, see lib/demo.sh), then one progress line per change until healthy
+# On timeout it prints `compose ps` and the logs of the services that
 # are not healthy, and exits 1.
 #
 # Env: DEV_UP_TIMEOUT (seconds, default 180), SKIP_IMAGES=1 to skip the image
@@ -44,7 +44,7 @@ echo "dev-up: starting project $project ($ENV_FILE)"
 started=$SECONDS
 if ! dc up -d --no-build --remove-orphans; then
   dc ps >&2 || true
-  die "docker-compose up failed (see above)"
+  die "${COMPOSE[*]} up failed (see above)"
 fi
 
 mapfile -t services < <(dc config --services)

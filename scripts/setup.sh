@@ -73,9 +73,13 @@ if ! python3 -c "import locust, sys; sys.exit(locust.__version__ != '$LOCUST_VER
 fi
 
 if ! docker_answers; then
-  echo "setup: starting dockerd"
+  echo "setup: starting dockerd, waiting up to 60 s for it to answer"
   $SUDO sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
-  for _ in $(seq 1 60); do docker_answers && break; sleep 1; done
+  for i in $(seq 1 60); do
+    docker_answers && break
+    [ $((i % 10)) -eq 0 ] && echo "setup: dockerd not answering yet (${i}s)"
+    sleep 1
+  done
   docker_answers || { echo "setup: dockerd did not answer within 60s; see /var/log/dockerd.log" >&2; exit 1; }
 fi
 

@@ -102,6 +102,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   tuner deploy grafana 1.5 768M --dry-run
   tuner deploy grafana 1.5 768M
+  tuner deploy grafana --cpus 1.5 --memory 768M
   tuner deploy status grafana
   tuner deploy rollback grafana")]
     Deploy(DeployArgs),
@@ -261,11 +262,25 @@ pub struct DeployArgs {
     /// Compose service name or container name
     #[arg(required = true)]
     pub service: Option<String>,
-    /// New CPU limit in cores (0.1-16.0), e.g. 1.5
-    #[arg(required = true)]
+    /// New CPU limit in cores (0.1-16.0), e.g. 1.5 (or --cpus)
+    #[arg(
+        value_name = "CPUS",
+        required_unless_present_any = ["cpus", "memory"],
+        conflicts_with_all = ["cpus", "memory"]
+    )]
+    pub cpus_arg: Option<String>,
+    /// New memory limit (64M-32G), e.g. 768M, 1.5G, 512m (or --memory)
+    #[arg(
+        value_name = "MEMORY",
+        required_unless_present_any = ["cpus", "memory"],
+        conflicts_with_all = ["cpus", "memory"]
+    )]
+    pub memory_arg: Option<String>,
+    /// New CPU limit, Docker's flag name: same as the CPUS argument
+    #[arg(long, value_name = "CPUS", requires = "memory")]
     pub cpus: Option<String>,
-    /// New memory limit (64M-32G), e.g. 768M, 1.5G, 512m
-    #[arg(required = true)]
+    /// New memory limit, Docker's flag name: same as the MEMORY argument
+    #[arg(long, value_name = "MEMORY", requires = "cpus")]
     pub memory: Option<String>,
     #[command(flatten)]
     pub options: DeployOptions,

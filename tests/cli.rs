@@ -349,3 +349,78 @@ fn a_closed_stdout_exits_0_quietly() {
         assert_eq!(stderr, "", "{format}");
     }
 }
+
+/// `tuner deploy SERVICE --cpus C --memory M` (Docker's flag names) is the
+/// positional form spelled differently: same checks, same outcome. Mixing
+/// the forms is a usage error naming both, with nothing changed.
+#[test]
+fn deploy_takes_docker_flag_names_beside_the_positional_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", support::free_port());
+    let config = support::config::write(
+        dir.path(),
+        &url,
+        "host=127.0.0.1",
+        support::config::TEST_METRICS,
+        "    pg_up: \">= 1\"",
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["deploy"];
+        all.extend_from_slice(args);
+        let out = tuner(&config, &all);
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), stdout, stderr)
+    };
+
+    // A value out of range is judged the same way in both forms.
+    let flags = run(&["tsetup-none", "--cpus", "99", "--memory", "768M"]);
+    let positional = run(&["tsetup-none", "99", "768M"]);
+    assert_eq!(flags.0, Some(2), "{}", flags.2);
+    assert!(
+        flags.2.contains("CPU limit 99 is out of range"),
+        "{}",
+        flags.2
+    );
+    assert_eq!(flags, positional);
+
+    // Valid limits pass the same checks and reach the same next step
+    // (finding the service), in either form and either flag order.
+    let flags = run(&[
+        "tsetup-none",
+        "--memory",
+        "768M",
+        "--cpus",
+        "1.5",
+        "--dry-run",
+    ]);
+    let positional = run(&["tsetup-none", "1.5", "768M", "--dry-run"]);
+    assert_eq!(flags, positional);
+    assert!(!flags.2.contains("usage"), "{}", flags.2);
+
+    // Both forms, or a flag alone: usage errors naming the arguments.
+    let both = run(&[
+        "tsetup-none",
+        "1.5",
+        "768M",
+        "--cpus",
+        "1.5",
+        "--memory",
+        "768M",
+    ]);
+    assert_eq!(both.0, Some(2), "{}", both.2);
+    assert!(
+        both.2.contains("--cpus") && both.2.contains("CPUS"),
+        "{}",
+        both.2
+    );
+    let alone = run(&["tsetup-none", "--cpus", "1.5"]);
+    assert_eq!(alone.0, Some(2), "{}", alone.2);
+    assert!(alone.2.contains("--memory"), "{}", alone.2);
+
+    // Nothing was written by any of it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("tuner.yaml")]);
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::postgres::PgServer;
+use tuner::journal::{Event, Recorded};
 use tuner::postgres::{
     Activation, ArgvRestarter, Database, PgDatabase, PgOptions, PostgresError, Restarter,
     SettingChange,
@@ -76,7 +77,8 @@ async fn current_value_carries_its_unit_and_non_defaults_are_listed() {
 async fn postmaster_setting_restarts_through_argv_restarter() {
     let pg = PgServer::start(&[]);
     let before_pid = pg.postmaster_pid();
-    let db = db(&pg, Some(script_restarter(&pg)));
+    let events = Arc::new(Recorded::default());
+    let db = db(&pg, Some(script_restarter(&pg))).with_events(events.clone());
 
     let plan = db.plan(&set("wal_buffers", "16MB")).await.unwrap();
     assert_eq!(plan.activation, Activation::Restart);
@@ -92,6 +94,15 @@ async fn postmaster_setting_restarts_through_argv_restarter() {
     assert!(!applied.current.pending_restart);
     assert_eq!(pg.psql("SHOW wal_buffers"), "16MB");
     assert_ne!(pg.postmaster_pid(), before_pid, "the server was restarted");
+    // The restart and the wait for the server to answer are one reported wait.
+    let events = events.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        matches!(&events[0], Event::Waiting { what, total: None, .. }
+            if what.starts_with("restarting PostgreSQL through command") && what.contains("restart.sh")),
+        "{events:?}"
+    );
+    assert_eq!(events[1], Event::Finished);
 }
 
 #[tokio::test]

@@ -80,6 +80,45 @@ fn paired_means(before: &[(f64, f64)], after: &[(f64, f64)]) -> (u64, f64, f64) 
     )
 }
 
+/// `--output json`: stdout held only the report (the caller parsed it
+/// whole); every line on stderr is a JSON object or a `note:`/`warning:`
+/// for the human beside the run, and the run's long waits
+/// are among them: settle (6 s) and the lookback after the CHECKPOINT, each
+/// counted in seconds and ended, then the observation's samples.
+fn assert_waits_are_json_events_on_stderr(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("note: ") && !l.starts_with("warning: "))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {l}\n{stderr}"))
+        })
+        .collect();
+    let waits: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "waiting").collect();
+    let settle = waits
+        .iter()
+        .find(|e| e["what"] == "settling after the change")
+        .unwrap_or_else(|| panic!("no settle wait on stderr:\n{stderr}"));
+    assert_eq!(
+        (settle["total"].as_u64(), settle["unit"].as_str()),
+        (Some(6), Some("s"))
+    );
+    assert!(settle["at"].is_string(), "{settle}");
+    assert!(
+        waits.iter().any(|e| e["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("lookback after the CHECKPOINT"))
+            && e["unit"] == "s"),
+        "{stderr}"
+    );
+    assert!(waits.iter().any(|e| e["what"] == "observing"), "{stderr}");
+    let opened = waits.len();
+    let finished = events.iter().filter(|e| e["event"] == "finished").count();
+    assert_eq!(opened, finished, "every wait ends:\n{stderr}");
+}
+
 /// Unix seconds of an RFC 3339 timestamp as tuning.log writes it.
 fn unix(ts: &str) -> f64 {
     chrono::DateTime::parse_from_rfc3339(ts)
@@ -152,6 +191,7 @@ fn cheapest_wal_lever_is_kept_under_real_load_and_logs_agree_with_prometheus() {
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out), stack.logs()));
     // The objective is unreachable on purpose: exit 3 after the one cycle.
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_waits_are_json_events_on_stderr(&out);
     let cycle = &report["cycles"][0];
     assert_eq!(cycle["lever"], "wal_compression", "{report:#}");
     assert_eq!(cycle["verdict"], "improved", "{report:#}");

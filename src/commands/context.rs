@@ -19,7 +19,16 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         }
         config.profile = profile.clone();
     }
+    use_compose_command(&config);
     Ok(config)
+}
+
+/// Hands `compose.command` to the one Compose chooser before anything runs
+/// Compose, so every caller runs the same one.
+pub fn use_compose_command(config: &Config) {
+    crate::runtime::compose_cmd::configure(
+        config.compose.as_ref().and_then(|c| c.command.as_deref()),
+    );
 }
 
 /// The Prometheus client as `prometheus:` describes it. A credential or CA

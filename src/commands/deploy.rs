@@ -44,11 +44,12 @@ pub async fn run(cli: &Cli, args: &DeployArgs) -> anyhow::Result<u8> {
         }
         Some(DeployAction::Rollback { service, options }) => rollback(cli, service, options).await,
         None => {
-            let (Some(service), Some(cpus), Some(memory)) =
-                (&args.service, &args.cpus, &args.memory)
-            else {
+            // clap keeps the two forms apart; either fills both values.
+            let cpus = args.cpus_arg.as_ref().or(args.cpus.as_ref());
+            let memory = args.memory_arg.as_ref().or(args.memory.as_ref());
+            let (Some(service), Some(cpus), Some(memory)) = (&args.service, cpus, memory) else {
                 return Err(UsageError(
-                    "usage: tuner deploy SERVICE CPU MEMORY (e.g. tuner deploy grafana 1.5 768M)"
+                    "usage: tuner deploy SERVICE CPUS MEMORY or tuner deploy SERVICE --cpus CPUS --memory MEMORY (e.g. tuner deploy grafana 1.5 768M)"
                         .into(),
                 )
                 .into());
@@ -99,6 +100,7 @@ impl Context_ {
 
 async fn context(cli: &Cli) -> anyhow::Result<Context_> {
     let config = crate::config::load(cli.config.as_deref())?;
+    super::context::use_compose_command(&config);
     let deploy = config.deploy.clone().unwrap_or_default();
     let metrics_dir = deploy.metrics_textfile_dir.as_ref().map(|d| {
         if d.is_relative() {

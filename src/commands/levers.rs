@@ -8,12 +8,14 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::exit::UsageError;
+use crate::journal::Events;
 use crate::levers::backends::{ContainerLevers, PostgresLevers, Router};
 use crate::levers::LeverBackend;
 use crate::postgres::{ArgvRestarter, DockerRestarter, PgDatabase, PgOptions, Restarter};
 use crate::runtime::{DockerRuntime, Runtime, ServiceQuery};
 
-pub async fn real(config: &Config) -> anyhow::Result<Router> {
+/// `events` hears the waits of PostgreSQL restarts.
+pub async fn real(config: &Config, events: Arc<dyn Events>) -> anyhow::Result<Router> {
     let runtime: Option<Arc<dyn Runtime>> = DockerRuntime::connect(config.docker.host.as_deref())
         .await
         .ok()
@@ -72,7 +74,7 @@ pub async fn real(config: &Config) -> anyhow::Result<Router> {
             }
         }
     }
-    let db = PgDatabase::new(&config.postgres.dsn, restarter, options)?;
+    let db = PgDatabase::new(&config.postgres.dsn, restarter, options)?.with_events(events);
     let postgres: Arc<dyn LeverBackend> = Arc::new(PostgresLevers {
         db,
         state_dir: config.paths.state_dir.clone(),

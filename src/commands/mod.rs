@@ -39,7 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 let catalog = tune::load_catalog(&config)?;
                 deploy::recover_services(&cli, &catalog.services()).await?;
             }
-            let router = levers::real(&config).await?;
+            let router = levers::real(&config, progress(&cli)).await?;
             tune::run(
                 &config,
                 cli.output,
@@ -53,10 +53,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollback(args) => {
             let config = context::load_config(&cli)?;
             rollback::refuse_unattended(args)?;
-            let router = levers::real(&config).await?;
+            let router = levers::real(&config, progress(&cli)).await?;
             rollback::run(&config, cli.output, args, &router).await
         }
     }
+}
+
+/// A renderer of the event stream for the parts that report on their own
+/// (a PostgreSQL restart inside a lever).
+fn progress(cli: &Cli) -> std::sync::Arc<dyn crate::journal::Events> {
+    std::sync::Arc::from(crate::output::progress::for_format(cli.output))
 }
 
 /// Logs go to stderr so stdout carries only results; coloured only where

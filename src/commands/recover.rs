@@ -28,7 +28,8 @@ pub async fn tune_changes_on(
     if !open {
         return Ok(Vec::new());
     }
-    let levers = super::levers::real(config).await?;
+    // Deploys restore container and env changes here; no restart to report.
+    let levers = super::levers::real(config, std::sync::Arc::new(crate::journal::Silent)).await?;
     let report = rollback(
         &ledger,
         locks,

@@ -19,6 +19,7 @@ pub async fn run(cli: &Cli, args: &ResourcesArgs) -> anyhow::Result<u8> {
     let profile = sizing_profile(cli.profile.as_deref())?;
     // The SLA `--profile` check of other commands does not apply here.
     let config = config::load(cli.config.as_deref())?;
+    context::use_compose_command(&config);
     let path = args
         .services
         .clone()
@@ -195,11 +196,11 @@ fn services_beside(config: &Config) -> PathBuf {
         .join("services.yaml")
 }
 
-/// The main Compose file's name in `dir`, as docker-compose would pick it.
+/// The main Compose file's name in `dir`, as Compose would pick it.
 fn main_file_names(dir: &Path) -> Vec<String> {
-    crate::runtime::compose_override::MAIN_NAMES
-        .iter()
-        .find(|n| dir.join(n).exists())
-        .map(|n| vec![n.to_string()])
-        .unwrap_or_default()
+    crate::runtime::compose_files::discover(dir)
+        .main
+        .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .into_iter()
+        .collect()
 }

@@ -35,7 +35,9 @@ pub fn levers(
     let env = EnvLevers {
         default_file: config.compose.as_ref().and_then(|c| c.env_file.clone()),
         project_dir: project_dir.clone(),
-        recreate: tune.recreate.clone(),
+        recreate: tune.recreate.clone().unwrap_or_else(|| {
+            crate::runtime::compose_cmd::get().with_args(&["up", "-d", "--no-deps", "{service}"])
+        }),
         timeout: tune.command_timeout,
     };
     let command = CommandLevers {
@@ -374,6 +376,7 @@ mod tests {
             project_dir: dir.path().to_path_buf(),
             project: "demo".into(),
             env_file: Some(dir.path().join(".env")),
+            command: None,
         });
         std::fs::write(dir.path().join(".env"), "BATCH_SIZE=100\n").unwrap();
         let router = levers(&config, None, None);

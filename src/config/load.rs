@@ -468,4 +468,22 @@ profiles:
         assert!(err.contains("config/tuner.yaml:27:"), "{err}");
         assert!(err.contains("between 0% and 100%, got 150%"), "{err}");
     }
+
+    #[test]
+    fn compose_command_is_an_argv_and_an_empty_one_is_located() {
+        let with = |command: &str| {
+            parse(&format!(
+                "{GOOD}compose:\n  project_dir: .\n  project: demo\n{command}"
+            ))
+        };
+        let c = with("  command: [docker, compose]\n").unwrap();
+        assert_eq!(
+            c.compose.unwrap().command,
+            Some(vec!["docker".to_string(), "compose".to_string()])
+        );
+        assert_eq!(with("").unwrap().compose.unwrap().command, None);
+        let err = with("  command: []\n").unwrap_err().to_string();
+        assert!(err.starts_with("config/tuner.yaml:"), "{err}");
+        assert!(err.contains("must name a program"), "{err}");
+    }
 }

@@ -93,13 +93,29 @@ pub struct DockerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComposeConfig {
-    /// The folder holding docker-compose.yml (and the override file tuner writes).
+    /// The folder holding the Compose file (`compose.yaml`, `docker-compose.yml`, …)
+    /// and the override file tuner writes.
     pub project_dir: PathBuf,
     /// The Compose project name (`COMPOSE_PROJECT_NAME`).
     pub project: String,
     /// The env file the `env` levers edit.
     #[serde(default)]
     pub env_file: Option<PathBuf>,
+    /// The argv that runs Compose (`[docker, compose]`, `[docker-compose]`,
+    /// `[podman, compose]`). Unset: `docker compose` when the plugin answers,
+    /// else `docker-compose`.
+    #[serde(default, deserialize_with = "de_command")]
+    pub command: Option<Vec<String>>,
+}
+
+fn de_command<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let argv = Vec::<String>::deserialize(d)?;
+    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "command must name a program, e.g. [docker, compose] or [docker-compose]; leave it out to detect Compose",
+        ));
+    }
+    Ok(Some(argv))
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,8 +23,9 @@ pub struct TuneConfig {
     pub sample_interval: Duration,
     /// The argv that recreates a Compose service after an `env` lever edits
     /// its env file; `{service}` is replaced. Run without a shell in
-    /// `compose.project_dir`.
-    pub recreate: Vec<String>,
+    /// `compose.project_dir`. Unset: the Compose command (`compose.command`
+    /// or the one found) with `up -d --no-deps {service}`.
+    pub recreate: Option<Vec<String>>,
     /// Longest a `command` lever or the recreate argv may run.
     #[serde(deserialize_with = "de_duration")]
     pub command_timeout: Duration,
@@ -97,9 +98,7 @@ impl Default for TuneConfig {
             observe: Duration::from_secs(15 * 60),
             settle: Duration::from_secs(60),
             sample_interval: Duration::from_secs(15),
-            recreate: ["docker-compose", "up", "-d", "--no-deps", "{service}"]
-                .map(String::from)
-                .to_vec(),
+            recreate: None,
             command_timeout: Duration::from_secs(300),
             restarter: None,
             guard_margin: DEFAULT_GUARD_MARGIN,

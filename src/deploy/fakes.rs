@@ -283,12 +283,20 @@ impl Rig {
     }
 
     pub(super) async fn swap(&self, plan: &Plan) -> Result<Report, DeployError> {
+        self.swap_reporting(plan, &crate::journal::Silent).await
+    }
+
+    pub(super) async fn swap_reporting(
+        &self,
+        plan: &Plan,
+        events: &dyn crate::journal::Events,
+    ) -> Result<Report, DeployError> {
         Swap {
             runtime: self.runtime.as_ref(),
             router: self.router.as_ref(),
             journal: &self.journal,
             timings: timings(),
-            events: &crate::journal::Silent,
+            events,
         }
         .run(plan)
         .await

@@ -120,6 +120,8 @@ pub async fn build(
     );
     let green_name = format!("{}_tuner_green", found.name);
 
+    // Named in the notes as the user runs it (v2 plugin or v1).
+    let compose = crate::runtime::compose_cmd::get().display();
     let mut probe: Option<Probe> = None;
     let mut green = None;
     let mut spec_changes = Vec::new();
@@ -153,14 +155,14 @@ pub async fn build(
                 match config_hash(dir, project, &files, &service, after.as_deref()) {
                     Ok(h) => Some(h),
                     Err(e) => {
-                        notes.push(format!("green keeps blue's Compose config hash ({e}); the next `docker-compose up -d` recreates the service from the files, with the new limits"));
+                        notes.push(format!("green keeps blue's Compose config hash ({e}); the next `{compose} up -d` recreates the service from the files, with the new limits"));
                         None
                     }
                 }
             }
             (Some(_), Some(_)) => {
                 notes.push(format!(
-                    "blue publishes fixed host ports ({}); green gets random 127.0.0.1 ports and keeps blue's Compose config hash, so the next `docker-compose up -d` recreates the service with the new limits on its fixed ports",
+                    "blue publishes fixed host ports ({}); green gets random 127.0.0.1 ports and keeps blue's Compose config hash, so the next `{compose} up -d` recreates the service with the new limits on its fixed ports",
                     draft.moved_ports.join(", ")
                 ));
                 None
@@ -181,13 +183,13 @@ pub async fn build(
         };
         if let Some(h) = &hash {
             if labels.get(COMPOSE_CONFIG_HASH) != Some(h) {
-                notes.push("green carries the config hash of the updated Compose files, so `docker-compose up -d` sees it as up to date".into());
+                notes.push(format!("green carries the config hash of the updated Compose files, so `{compose} up -d` sees it as up to date"));
             }
         }
         (spec_changes, unchanged) = spec_diff(&spec.blue_view, &spec.green_view);
         green = Some(spec);
         if project.is_some() {
-            notes.push("do not run docker-compose for this project during the swap: while blue and green coexist it may remove the new container".into());
+            notes.push(format!("do not run {compose} for this project during the swap: while blue and green coexist it may remove the new container"));
         }
         if req.router_kind == "none" {
             notes.push("router none: green answers under the service's network aliases as soon as it starts; blue keeps serving until green is healthy".into());

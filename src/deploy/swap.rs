@@ -182,10 +182,20 @@ impl Swap<'_> {
         *phase = Phase::Switch;
         clock.enter(*phase);
         j(*phase)?;
-        self.router
+        self.events.waiting(
+            &format!(
+                "waiting until router {} sees green {} healthy",
+                self.router.kind(),
+                r.green_name
+            ),
+            None,
+        );
+        let seen = self
+            .router
             .wait_healthy(&green, self.timings.health_timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await;
+        self.events.finished();
+        seen.map_err(|e| e.to_string())?;
         self.router
             .promote(&green)
             .await
@@ -198,10 +208,17 @@ impl Swap<'_> {
         let blue_backend = backend(self.runtime, &r.blue_id, r.router_blue.as_deref())
             .await
             .map_err(|e| format!("blue {}: {e}", r.blue_name))?;
-        self.router
-            .drain(&blue_backend, self.timings.drain)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.events.waiting(
+            &format!(
+                "draining blue {}: its in-flight requests finish (up to {})",
+                r.blue_name,
+                crate::config::units::format_duration(self.timings.drain)
+            ),
+            None,
+        );
+        let drained = self.router.drain(&blue_backend, self.timings.drain).await;
+        self.events.finished();
+        drained.map_err(|e| e.to_string())?;
         crash::after(*phase);
 
         *phase = Phase::StopBlue;

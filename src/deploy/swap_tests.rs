@@ -238,3 +238,52 @@ async fn a_failure_at_any_engine_or_router_call_is_undone_or_finished() {
         }
     }
 }
+
+/// Every wait of a swap (green's health, the router seeing it, the drain, a
+/// graceful stop) is reported as a wait that ends, in phase order, so a
+/// terminal shows a spinner and `--output json` a pair of events for each.
+#[tokio::test(start_paused = true)]
+async fn every_wait_of_a_swap_is_reported_and_ends() {
+    use crate::journal::{Event, Recorded};
+    for drains in [true, false] {
+        let rig = Rig::new(drains);
+        let plan = rig.swap_plan().await;
+        let events = Recorded::default();
+        rig.swap_reporting(&plan, &events).await.expect("swap");
+        let waits: Vec<String> = events
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Waiting { what, .. } => Some(what.clone()),
+                _ => None,
+            })
+            .collect();
+        let expected: &[&str] = if drains {
+            &["green to be healthy", "sees green", "draining blue"]
+        } else {
+            &[
+                "green to be healthy",
+                "sees green",
+                "draining blue",
+                "stopping blue",
+            ]
+        };
+        assert_eq!(waits.len(), expected.len(), "drains={drains}: {waits:?}");
+        for (seen, want) in waits.iter().zip(expected) {
+            assert!(seen.contains(want), "drains={drains}: {waits:?}");
+        }
+        // Each wait ends before the next begins.
+        let mut open = false;
+        for e in events.events() {
+            match e {
+                Event::Waiting { .. } => {
+                    assert!(!open, "drains={drains}: nested wait");
+                    open = true;
+                }
+                Event::Finished => open = false,
+                _ => {}
+            }
+        }
+        assert!(!open, "drains={drains}: a wait never ended");
+    }
+}

@@ -12,9 +12,15 @@ use serde::Serialize;
 pub enum Event {
     /// A step began: `cycle 1: max_wal_size=4GB`, `deploy web: health`.
     Step { message: String },
-    /// A wait began: `total` counts its units (samples) when known; a wait
-    /// without one (a health check) is open-ended.
-    Waiting { what: String, total: Option<u64> },
+    /// A wait began: `total` counts its units when known (samples, unless
+    /// `unit` says otherwise: `s` for a timed wait such as settle); a wait
+    /// without one (a health check, a restart) is open-ended.
+    Waiting {
+        what: String,
+        total: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+    },
     /// `done` units of the current wait are behind.
     Advanced { done: u64 },
     /// The current wait is over.
@@ -35,6 +41,17 @@ pub trait Events: Send + Sync {
         self.emit(Event::Waiting {
             what: what.to_string(),
             total,
+            unit: None,
+        });
+    }
+
+    /// A wait of a known length, counted in whole seconds; `advanced`
+    /// then reports the seconds behind.
+    fn waiting_for(&self, what: &str, length: std::time::Duration) {
+        self.emit(Event::Waiting {
+            what: what.to_string(),
+            total: Some(length.as_secs_f64().ceil() as u64),
+            unit: Some("s".into()),
         });
     }
 
@@ -54,6 +71,22 @@ impl Events for Silent {
     fn emit(&self, _: Event) {}
 }
 
+/// Keeps every event, so tests can check what a wait reported.
+#[derive(Default)]
+pub struct Recorded(pub std::sync::Mutex<Vec<Event>>);
+
+impl Recorded {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Events for Recorded {
+    fn emit(&self, event: Event) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,9 +96,20 @@ mod tests {
         let json = serde_json::to_string(&Event::Waiting {
             what: "observing".into(),
             total: Some(12),
+            unit: None,
         })
         .unwrap();
         assert_eq!(json, r#"{"event":"waiting","what":"observing","total":12}"#);
+        let json = serde_json::to_string(&Event::Waiting {
+            what: "settling".into(),
+            total: Some(60),
+            unit: Some("s".into()),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"waiting","what":"settling","total":60,"unit":"s"}"#
+        );
         assert_eq!(
             serde_json::to_string(&Event::Finished).unwrap(),
             r#"{"event":"finished"}"#

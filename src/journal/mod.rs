@@ -11,7 +11,7 @@ pub mod tuning_log;
 pub mod wal;
 
 pub use atomic::{backup_with_timestamp, write_atomic};
-pub use events::{Event, Events, Silent};
+pub use events::{Event, Events, Recorded, Silent};
 pub use lock::{Locks, Target, TargetLock};
 pub use shutdown::{Shutdown, Trigger};
 pub use wal::Journal;

@@ -38,7 +38,19 @@ impl Human {
     }
 }
 
-fn bar(what: &str, total: Option<u64>) -> ProgressBar {
+/// The template of a counted wait: samples, or seconds for a timed one.
+fn counted_template(unit: Option<&str>) -> String {
+    let unit = match unit {
+        Some("s") => "s",
+        Some(_) => "",
+        None => " samples",
+    };
+    format!(
+        "{{prefix}} [{{bar:30}}] {{pos}}/{{len}}{unit} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
+    )
+}
+
+fn bar(what: &str, total: Option<u64>, unit: Option<&str>) -> ProgressBar {
     let caps = super::term::caps();
     // A dumb terminal cannot move the cursor back: a bar would print a new
     // line at every tick. The steps still reach the log.
@@ -49,17 +61,21 @@ fn bar(what: &str, total: Option<u64>) -> ProgressBar {
     };
     match total {
         Some(total) => {
-            let template = format!(
-                "{what} [{{bar:30}}] {{pos}}/{{len}} samples {{elapsed_precise}} (eta {{eta}}) {{msg}}"
-            );
-            let style = ProgressStyle::with_template(&template)
+            let style = ProgressStyle::with_template(&counted_template(unit))
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
-            ProgressBar::with_draw_target(Some(total), draw).with_style(style)
+            // `what` goes in as the prefix, never into the template, where
+            // a brace would be read as a key.
+            let b = ProgressBar::with_draw_target(Some(total), draw).with_style(style);
+            b.set_prefix(what.to_string());
+            // Position moves once per poll (up to a sample interval apart);
+            // the tick keeps the elapsed time moving in between.
+            b.enable_steady_tick(Duration::from_millis(500));
+            b
         }
         None => {
             let b = ProgressBar::with_draw_target(None, draw);
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
                 b.set_style(if caps.unicode {
                     style
                 } else {
@@ -84,8 +100,8 @@ impl Events for Human {
                     }
                 });
             }
-            Event::Waiting { what, total } => {
-                let b = bar(&what, total);
+            Event::Waiting { what, total, unit } => {
+                let b = bar(&what, total, unit.as_deref());
                 self.with(|slot| {
                     if let Some(old) = slot.replace(b) {
                         old.finish_and_clear();
@@ -119,5 +135,27 @@ impl Events for JsonLines {
         }
         // Progress is best effort: a closed stderr must not stop the action.
         let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_templates_parse_for_samples_and_seconds() {
+        for unit in [None, Some("s")] {
+            let t = counted_template(unit);
+            assert!(ProgressStyle::with_template(&t).is_ok(), "{t}");
+        }
+        assert!(counted_template(Some("s")).contains("{pos}/{len}s "));
+        assert!(counted_template(None).contains("{pos}/{len} samples "));
+    }
+
+    #[test]
+    fn a_wait_named_with_braces_keeps_its_name() {
+        let b = bar("waiting for {x}", Some(3), Some("s"));
+        assert_eq!(b.prefix(), "waiting for {x}");
+        b.finish_and_clear();
     }
 }

@@ -130,8 +130,26 @@ impl PgDatabase {
     }
 
     /// Restarts through `restarter` and waits until PostgreSQL answers a
-    /// query, all within `timeout`.
+    /// query, all within `timeout`, reported as one open-ended wait.
     async fn restart_and_wait(
+        &self,
+        restarter: &dyn Restarter,
+        timeout: Duration,
+    ) -> Result<Client, PostgresError> {
+        self.events.waiting(
+            &format!(
+                "restarting PostgreSQL through {} and waiting up to {}s until it answers",
+                restarter.describe(),
+                timeout.as_secs()
+            ),
+            None,
+        );
+        let result = self.restart_and_wait_silently(restarter, timeout).await;
+        self.events.finished();
+        result
+    }
+
+    async fn restart_and_wait_silently(
         &self,
         restarter: &dyn Restarter,
         timeout: Duration,

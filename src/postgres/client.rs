@@ -16,6 +16,7 @@ use super::safety::durability_risk;
 use super::sql::{alter_system_reset, alter_system_set};
 use super::value::validate;
 use super::{Database, PostgresError, SettingChange};
+use crate::journal::{Events, Silent};
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -46,6 +47,8 @@ pub struct PgDatabase {
     target: String,
     pub(super) restarter: Option<Arc<dyn Restarter>>,
     pub(super) options: PgOptions,
+    /// Where a restart's wait is reported: it can take minutes.
+    pub(super) events: Arc<dyn Events>,
 }
 
 /// Never prints the DSN: it holds the password.
@@ -88,7 +91,14 @@ impl PgDatabase {
             target,
             restarter,
             options,
+            events: Arc::new(Silent),
         })
+    }
+
+    /// Reports the waits of restarts to `events` (by default nobody).
+    pub fn with_events(mut self, events: Arc<dyn Events>) -> PgDatabase {
+        self.events = events;
+        self
     }
 
     /// The server, without credentials, for messages.

@@ -1,14 +1,16 @@
-//! The config hash docker-compose will compute for a service, so a clone can
-//! carry the label that makes the next `docker-compose up -d` see it as
+//! The config hash Compose will compute for a service, so a clone can
+//! carry the label that makes the next `compose up -d` see it as
 //! up to date (Compose compares only this label, not the limits).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::compose_override::{OverrideError, OVERRIDE_NAME};
+use super::compose_cmd;
+use super::compose_files;
+use super::compose_override::OverrideError;
 
-/// Runs `docker-compose config --hash=SERVICE` in `project_dir` with the
+/// Runs `compose config --hash=SERVICE` (the process's one Compose,
+/// `compose_cmd::get`) in `project_dir` with the
 /// project's config files, the override replaced by `override_text` (or left
 /// out for `None`). The override is written to a temp file beside the others
 /// so relative paths resolve the same way.
@@ -105,15 +107,21 @@ fn compose_config(
     let mut files: Vec<PathBuf> = config_files
         .iter()
         .map(|f| project_dir.join(f))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(OVERRIDE_NAME))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(compose_files::is_override_name)
+        })
         .collect();
     if files.is_empty() {
-        files.push(project_dir.join("docker-compose.yml"));
+        let main = compose_files::discover(project_dir).main;
+        files.push(main.unwrap_or_else(|| project_dir.join("docker-compose.yml")));
     }
     if let Some(t) = &tmp {
         files.push(t.path().to_path_buf());
     }
-    let mut cmd = Command::new("docker-compose");
+    let compose = compose_cmd::get();
+    let mut cmd = compose.command();
     cmd.current_dir(project_dir)
         .arg("--project-directory")
         .arg(project_dir)
@@ -125,7 +133,7 @@ fn compose_config(
     cmd.arg("config").arg(format!("--hash={hash_arg}"));
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run docker-compose: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", compose.display()))?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }

@@ -1,5 +1,6 @@
-//! `docker-compose.override.yml`: the limits a resize must keep across the
-//! next `docker-compose up -d`.
+//! The Compose override file (`docker-compose.override.yml`,
+//! `compose.override.yaml`, …; see `compose_files`): the limits a resize
+//! must keep across the next `compose up -d`.
 //!
 //! Read, change only the service's `cpus`/`mem_limit`/`memswap_limit` (and
 //! `deploy.resources.limits` when the main file sizes the service there,
@@ -12,8 +13,7 @@ use crate::config::yaml::{self, Mapping, Value};
 
 use crate::journal::write_atomic;
 
-pub const OVERRIDE_NAME: &str = "docker-compose.override.yml";
-pub const MAIN_NAMES: [&str; 2] = ["docker-compose.yml", "docker-compose.yaml"];
+use super::compose_files::{self, ProjectFiles};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OverrideError {
@@ -46,6 +46,8 @@ pub enum OverrideError {
 pub struct OverrideFile {
     pub project_dir: PathBuf,
     pub path: PathBuf,
+    /// The main Compose file, when the folder has one.
+    pub main: Option<PathBuf>,
 }
 
 /// New limits for one service, as Compose writes them.
@@ -59,9 +61,14 @@ pub struct ServiceLimits {
 
 impl OverrideFile {
     pub fn in_dir(project_dir: &Path) -> OverrideFile {
+        let ProjectFiles {
+            main,
+            override_path,
+        } = compose_files::discover(project_dir);
         OverrideFile {
             project_dir: project_dir.to_path_buf(),
-            path: project_dir.join(OVERRIDE_NAME),
+            path: override_path,
+            main,
         }
     }
 
@@ -79,15 +86,17 @@ impl OverrideFile {
 
     /// The main compose file's text, if there is one.
     fn main_text(&self) -> Result<Option<(PathBuf, String)>, OverrideError> {
-        for name in MAIN_NAMES {
-            let path = self.project_dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(t) => return Ok(Some((path, t))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(OverrideError::Read { path, source }),
-            }
+        let Some(path) = &self.main else {
+            return Ok(None);
+        };
+        match std::fs::read_to_string(path) {
+            Ok(t) => Ok(Some((path.clone(), t))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(OverrideError::Read {
+                path: path.clone(),
+                source,
+            }),
         }
-        Ok(None)
     }
 
     /// The override text with `service` set to `limits`; nothing written.
@@ -448,34 +457,23 @@ mod tests {
     }
 
     #[test]
-    fn reservations_follow_the_file_format() {
-        let res = ServiceReservations {
-            cpus: 0.25,
-            memory: 128 << 20,
-        };
-        let v2 = set_reservations(
-            Path::new("o.yml"),
-            "services:\n  db:\n    cpus: 1.0\n",
-            false,
-            "db",
-            res,
+    fn a_compose_yaml_project_gets_compose_override_yaml_sized_like_its_main_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  app:\n    image: x\n    deploy:\n      resources:\n        limits:\n          cpus: '1'\n",
         )
         .unwrap();
-        let v: Value = yaml::from_str(&v2).unwrap();
+        let file = OverrideFile::in_dir(dir.path());
+        assert_eq!(file.path, dir.path().join("compose.override.yaml"));
+        let text = file.with_limits("app", LIMITS).unwrap();
+        let v: Value = yaml::from_str(&text).unwrap();
         assert_eq!(
-            v["services"]["db"]["mem_reservation"],
-            Value::String("128m".into())
+            v["services"]["app"]["deploy"]["resources"]["limits"]["memory"],
+            Value::String("768m".into())
         );
-        assert_eq!(
-            v["services"]["db"]["cpus"],
-            Value::Number(yaml::Number::from(1.0))
-        );
-        assert!(v["services"]["db"].get("deploy").is_none());
-        let v3 = set_reservations(Path::new("o.yml"), "services: {}\n", true, "db", res).unwrap();
-        let v: Value = yaml::from_str(&v3).unwrap();
-        let r = &v["services"]["db"]["deploy"]["resources"]["reservations"];
-        assert_eq!(r["cpus"], Value::String("0.25".into()));
-        assert_eq!(r["memory"], Value::String("128m".into()));
+        file.write(Some(&text)).unwrap();
+        assert_eq!(OverrideFile::in_dir(dir.path()).read().unwrap(), Some(text));
     }
 
     #[test]

@@ -8,10 +8,15 @@
 //! (`docker.host`, else `DOCKER_HOST`, else the local socket) every command
 //! uses; `fake` is an in-memory engine for unit tests. The Compose override
 //! file and config hash live here too: they are how a resize survives
-//! `docker-compose up -d`.
+//! `compose up -d`; so do the Compose command (v2 plugin or v1, found once)
+//! and the Compose file names a project folder may use.
 
+pub mod compose_cmd;
+pub mod compose_files;
 pub mod compose_hash;
 pub mod compose_override;
+#[cfg(test)]
+mod compose_override_tests;
 pub mod container;
 pub mod docker;
 #[cfg(test)]

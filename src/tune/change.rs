@@ -17,7 +17,7 @@ use super::windows::{log_line, WindowKind};
 use super::TuneError;
 use crate::journal::{backup, tuning_log, Shutdown, TargetLock};
 use crate::judge::reference::Reference;
-use crate::levers::catalog::Lever;
+use crate::levers::catalog::{Lever, Target};
 use crate::postgres::units::to_duration;
 
 /// A change in flight: what was chosen, its id, and the window it is judged
@@ -94,7 +94,20 @@ impl Tuner<'_> {
         self.cx
             .ledger
             .intent(&change.id, Action::Apply, lever, &mv)?;
+        // A recreate or a command can take as long as `tune.command_timeout`;
+        // a PostgreSQL restart reports its own wait.
+        let slow = match &lever.target {
+            Target::Env { service, .. } => Some(format!("{assignment}: recreating {service}")),
+            Target::Command { .. } => Some(format!("{assignment}: running its command")),
+            Target::Postgres { .. } | Target::Container { .. } => None,
+        };
+        if let Some(what) = &slow {
+            self.cx.progress.waiting(what, None);
+        }
         let applied = self.cx.backend.apply(lever, &mv).await;
+        if slow.is_some() {
+            self.cx.progress.finished();
+        }
         crate::crash::at(crate::crash::Point::Apply);
         self.cx.ledger.outcome(
             &change.id,

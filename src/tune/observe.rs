@@ -95,13 +95,34 @@ impl EarlyEnd {
 }
 
 /// Waits `total` in interval-sized steps, so an alert raised by the change
-/// itself rolls it back without waiting for the whole time to pass.
+/// itself rolls it back without waiting for the whole time to pass. The
+/// wait is reported as `what`, counted in seconds: settle and lookback can
+/// last minutes, and a silent minute looks like a hang.
 async fn wait(
+    what: &str,
     total: Duration,
     windows: &Windows,
     observer: &dyn Observer,
     firing_before: &BTreeSet<String>,
     shutdown: &mut Shutdown,
+    progress: &dyn Events,
+) -> Option<EarlyEnd> {
+    if total.is_zero() {
+        return None;
+    }
+    progress.waiting_for(what, total);
+    let end = waited(total, windows, observer, firing_before, shutdown, progress).await;
+    progress.finished();
+    end
+}
+
+async fn waited(
+    total: Duration,
+    windows: &Windows,
+    observer: &dyn Observer,
+    firing_before: &BTreeSet<String>,
+    shutdown: &mut Shutdown,
+    progress: &dyn Events,
 ) -> Option<EarlyEnd> {
     let mut left = total;
     while !left.is_zero() {
@@ -112,6 +133,7 @@ async fn wait(
             _ = tokio::time::sleep(step) => {}
         }
         left -= step;
+        progress.advanced((total - left).as_secs_f64().round() as u64);
         match new_alert(observer, firing_before).await {
             Ok(Some(name)) => return Some(EarlyEnd::Ended(Ended::AlertFired(name))),
             Ok(None) => {}
@@ -156,7 +178,18 @@ pub async fn observe(
     let stop = |samples, ended| Ok(EarlyEnd::Ended(ended).with(samples));
 
     progress.step("settling");
-    if let Some(end) = wait(windows.settle, windows, observer, firing_before, shutdown).await {
+    let settling = "settling after the change";
+    if let Some(end) = wait(
+        settling,
+        windows.settle,
+        windows,
+        observer,
+        firing_before,
+        shutdown,
+        progress,
+    )
+    .await
+    {
         return Ok(end.with(samples));
     }
 
@@ -191,7 +224,17 @@ pub async fn observe(
                 crate::config::units::format_duration(windows.lookback)
             ));
         }
-        if let Some(end) = wait(windows.lookback, windows, observer, firing_before, shutdown).await
+        let lookback = "waiting out the queries' lookback after the CHECKPOINT";
+        if let Some(end) = wait(
+            lookback,
+            windows.lookback,
+            windows,
+            observer,
+            firing_before,
+            shutdown,
+            progress,
+        )
+        .await
         {
             return Ok(end.with(samples));
         }

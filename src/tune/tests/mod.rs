@@ -80,6 +80,8 @@ pub(crate) struct World {
     pub(crate) config: Config,
     catalog: Catalog,
     pub(crate) backend: Arc<FakeBackend>,
+    /// Every event the run reported.
+    pub(crate) events: crate::journal::Recorded,
 }
 
 impl World {
@@ -100,6 +102,7 @@ impl World {
             config,
             catalog,
             backend: Arc::new(backend),
+            events: Default::default(),
         }
     }
 
@@ -167,7 +170,7 @@ impl World {
             catalog: &self.catalog,
             backend: self.backend.as_ref(),
             observer,
-            progress: &Silent,
+            progress: &self.events,
             ledger: self.ledger(),
             locks: self.locks(),
             changelog: self.path("CHANGELOG_TUNING.md"),
@@ -203,6 +206,7 @@ impl World {
 
 mod consent;
 mod cycle;
+mod progress;
 mod recovery;
 mod throughput;
 mod unmeasured;

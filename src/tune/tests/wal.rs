@@ -435,3 +435,69 @@ async fn a_window_from_a_checkpoint_waits_out_the_query_lookback() {
     assert_eq!(counts.transactions.first(), Some(&1500.0));
     assert_eq!(counts.seconds.first(), Some(&15.0));
 }
+
+/// Settle and the lookback after the CHECKPOINT can each last minutes: both
+/// are announced with their length in seconds, advance as time passes and
+/// end, before the observation's own count of samples.
+#[tokio::test(start_paused = true)]
+async fn settle_and_the_checkpoint_lookback_report_progress_in_seconds() {
+    use crate::journal::{Event, Recorded};
+    let w = World::new(World::checkpointing_backend());
+    let obs = w.observer(|_| metrics(50.0, 100.0));
+    let windows = Windows {
+        settle: Duration::from_secs(20),
+        observe: Duration::from_secs(30),
+        interval: Duration::from_secs(15),
+        lookback: Duration::from_secs(60),
+    };
+    let (_t, mut shutdown) = Shutdown::new();
+    let events = Recorded::default();
+    crate::tune::observe::observe(
+        &obs,
+        &windows,
+        Opening::Checkpoint(w.backend.as_ref()),
+        crate::tune::observe::Tripwires {
+            firing_before: &Default::default(),
+            required: &[],
+        },
+        &mut shutdown,
+        &events,
+        |_, _| Ok(()),
+    )
+    .await
+    .unwrap();
+    let waits: Vec<Event> = events
+        .events()
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Step { .. }))
+        .collect();
+    let timed = |what: &str, total| Event::Waiting {
+        what: what.into(),
+        total: Some(total),
+        unit: Some("s".into()),
+    };
+    let at = |done| Event::Advanced { done };
+    assert_eq!(
+        waits,
+        vec![
+            timed("settling after the change", 20),
+            at(15),
+            at(20),
+            Event::Finished,
+            timed("waiting out the queries' lookback after the CHECKPOINT", 60),
+            at(15),
+            at(30),
+            at(45),
+            at(60),
+            Event::Finished,
+            Event::Waiting {
+                what: "observing".into(),
+                total: Some(2),
+                unit: None
+            },
+            at(1),
+            at(2),
+            Event::Finished,
+        ]
+    );
+}
