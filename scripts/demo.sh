@@ -34,6 +34,9 @@ run() {
 step "health: Prometheus, its scrape targets, PostgreSQL, Docker"
 $TUNER status --health
 
+step "tuner resources --dry-run (host score and tier, limits per service, PostgreSQL settings; nothing written)"
+$TUNER resources --dry-run
+
 step "back to the demo's starting point (undo tuning kept by an earlier demo)"
 # --yes: the demo undoes its own earlier tuning without asking
 $TUNER rollback --all --yes

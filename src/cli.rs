@@ -28,7 +28,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "TUNER_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// SLA profile to judge against, instead of the config's `profile`
+    /// SLA profile to judge against, instead of the config's `profile`;
+    /// for `resources`, the sizing profile: auto, minimal, balanced or performance
     #[arg(long, global = true, env = "TUNER_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
 
@@ -126,6 +127,13 @@ pub enum Command {
   tuner report --since 2026-12-07T14:00:00Z   only the run that started then
   tuner report --tuning-log old/tuning.log --journal old/.tuner/journal.jsonl")]
     Report(ReportArgs),
+    /// Size the stack from this host: limits and reservations per service in the Compose override
+    #[command(after_help = "Examples:
+  tuner resources --dry-run       score, tier, plan and the PostgreSQL settings; nothing written
+  tuner resources --profile balanced
+  tuner resources --force         also replace limits already set in docker-compose.override.yml
+  tuner resources --capacity      replicas, CPUs and days until the volume is full, from Prometheus")]
+    Resources(ResourcesArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = "Examples:
   tuner completions bash > /etc/bash_completion.d/tuner
@@ -151,6 +159,23 @@ pub struct BaselineArgs {
     /// Where to write the baseline [default: baseline.yaml beside the project root]
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResourcesArgs {
+    /// The services file [default: services.yaml beside the config file]
+    #[arg(long, value_name = "PATH")]
+    pub services: Option<PathBuf>,
+    /// Print the plan; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace sizes already set to other values in the override, and write
+    /// even when other services' Compose config would change
+    #[arg(long)]
+    pub force: bool,
+    /// Also read Prometheus for the capacity plan (replicas, days until full)
+    #[arg(long)]
+    pub capacity: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod postgres;
+pub mod resources;
 pub mod runtime;
 pub mod tune;

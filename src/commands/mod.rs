@@ -13,6 +13,7 @@ pub mod interrupts;
 pub mod levers;
 pub mod recover;
 pub mod report;
+pub mod resources;
 pub mod rollback;
 pub mod status;
 pub mod textfile;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Alerts(args) => alerts::run(&cli, args),
         Command::Report(args) => report::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
+        Command::Resources(args) => resources::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),
         Command::Tune(args) => {

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod deploy;
 pub mod progress;
+pub mod resources;
 pub mod sla;
 pub mod term;
 pub mod textfile;

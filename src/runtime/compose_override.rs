@@ -121,6 +121,46 @@ impl OverrideFile {
         )
     }
 
+    /// `current` (an override text, `None` for none) with `service` sized to
+    /// `limits` and `reservations`; nothing read but the main file, nothing
+    /// written.
+    pub fn with_sizes(
+        &self,
+        current: Option<&str>,
+        service: &str,
+        limits: ServiceLimits,
+        reservations: ServiceReservations,
+    ) -> Result<String, OverrideError> {
+        let main = self.main_text()?;
+        let (version, uses_deploy) = match &main {
+            Some((path, text)) => main_facts(path, text, service)?,
+            None => (None, false),
+        };
+        let text = set_limits(&self.path, current, version, uses_deploy, service, limits)?;
+        set_reservations(&self.path, &text, uses_deploy, service, reservations)
+    }
+
+    /// The main Compose file's path and its service names, if there is one.
+    pub fn main_services(&self) -> Result<Option<(PathBuf, Vec<String>)>, OverrideError> {
+        let Some((path, text)) = self.main_text()? else {
+            return Ok(None);
+        };
+        let doc: Value = yaml::from_str(&text).map_err(|e| OverrideError::Parse {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let names = doc
+            .get("services")
+            .and_then(Value::as_mapping)
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some((path, names)))
+    }
+
     /// Replaces the file atomically with `text`, or removes it for `None`
     /// (restoring "there was no override").
     pub fn write(&self, text: Option<&str>) -> Result<(), OverrideError> {
@@ -240,6 +280,71 @@ pub fn set_limits(
             Value::String(crate::runtime::limits::trim(limits.cpus)),
         );
         lim.insert("memory".into(), Value::String(compose_bytes(limits.memory)));
+    }
+    yaml::to_string(&doc).map_err(|e| OverrideError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// What a service is guaranteed, beside its limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceReservations {
+    pub cpus: f64,
+    pub memory: u64,
+}
+
+/// Pure edit: `mem_reservation` for file format 2; with `deploy` limits
+/// (format 3), `deploy.resources.reservations` too. Format 2 has no CPU
+/// reservation outside `deploy`, which docker-compose 1.29 ignores there
+/// ("not supported and have been ignored"), so it is not written.
+pub fn set_reservations(
+    path: &Path,
+    current: &str,
+    uses_deploy: bool,
+    service: &str,
+    reservations: ServiceReservations,
+) -> Result<String, OverrideError> {
+    let shape = |problem: &str| OverrideError::Shape {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    };
+    let mut doc = yaml::from_str::<Value>(current).map_err(|e| OverrideError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let root = doc
+        .as_mapping_mut()
+        .ok_or_else(|| shape("the top level is not a mapping"))?;
+    let services =
+        entry_mapping(root, "services").ok_or_else(|| shape("`services` is not a mapping"))?;
+    let svc = entry_mapping(services, service)
+        .ok_or_else(|| shape(&format!("services.{service} is not a mapping")))?;
+    let has_deploy_limits = svc
+        .get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("limits"))
+        .is_some();
+    if uses_deploy || has_deploy_limits {
+        let deploy =
+            entry_mapping(svc, "deploy").ok_or_else(|| shape("deploy is not a mapping"))?;
+        let resources = entry_mapping(deploy, "resources")
+            .ok_or_else(|| shape("deploy.resources is not a mapping"))?;
+        let res = entry_mapping(resources, "reservations")
+            .ok_or_else(|| shape("deploy.resources.reservations is not a mapping"))?;
+        res.insert(
+            "cpus".into(),
+            Value::String(crate::runtime::limits::trim(reservations.cpus)),
+        );
+        res.insert(
+            "memory".into(),
+            Value::String(compose_bytes(reservations.memory)),
+        );
+    } else {
+        svc.insert(
+            "mem_reservation".into(),
+            Value::String(compose_bytes(reservations.memory)),
+        );
     }
     yaml::to_string(&doc).map_err(|e| OverrideError::Parse {
         path: path.to_path_buf(),

@@ -15,6 +15,8 @@ pub mod compose_cmd;
 pub mod compose_files;
 pub mod compose_hash;
 pub mod compose_override;
+#[cfg(test)]
+mod compose_override_tests;
 pub mod container;
 pub mod docker;
 #[cfg(test)]
