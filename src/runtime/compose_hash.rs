@@ -2,6 +2,7 @@
 //! carry the label that makes the next `docker-compose up -d` see it as
 //! up to date (Compose compares only this label, not the limits).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,15 +24,80 @@ pub fn config_hash(
         service: service.to_string(),
         reason,
     };
+    let stdout =
+        compose_config(project_dir, project, config_files, override_text, service).map_err(fail)?;
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(service)
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .ok_or_else(|| fail(format!("unexpected output {:?}", stdout.trim())))
+}
+
+/// The services but `except` whose config hash differs between the override
+/// text `before` and `after` (`None`: no override file), sorted by name: those
+/// `docker-compose up -d` would recreate although nobody asked. Compose 1.29
+/// merges every service once a second file exists (it sorts `volumes` by
+/// container path, for one), so writing an override for one service can change
+/// another's hash.
+pub fn services_changed(
+    project_dir: &Path,
+    project: &str,
+    config_files: &[String],
+    before: Option<&str>,
+    after: Option<&str>,
+    except: &[&str],
+) -> Result<Vec<String>, OverrideError> {
+    let fail = |reason: String| OverrideError::Hash {
+        dir: project_dir.to_path_buf(),
+        service: "*".to_string(),
+        reason,
+    };
+    let hashes = |text: Option<&str>| -> Result<BTreeMap<String, String>, OverrideError> {
+        let out = compose_config(project_dir, project, config_files, text, "*").map_err(fail)?;
+        let map: BTreeMap<String, String> = out
+            .lines()
+            .filter_map(|l| {
+                let (name, hash) = l.trim().split_once(' ')?;
+                Some((name.to_string(), hash.trim().to_string()))
+            })
+            .collect();
+        if map.is_empty() {
+            return Err(fail(format!("unexpected output {:?}", out.trim())));
+        }
+        Ok(map)
+    };
+    let old = hashes(before)?;
+    let new = hashes(after)?;
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    Ok(names
+        .into_iter()
+        .filter(|n| !except.contains(&n.as_str()))
+        .filter(|n| old.get(*n) != new.get(*n))
+        .cloned()
+        .collect())
+}
+
+/// `docker-compose config --hash=ARG` with the override replaced by
+/// `override_text`; its stdout, or the reason it failed.
+fn compose_config(
+    project_dir: &Path,
+    project: &str,
+    config_files: &[String],
+    override_text: Option<&str>,
+    hash_arg: &str,
+) -> Result<String, String> {
     let tmp = match override_text {
         Some(text) => {
             let mut f = tempfile::Builder::new()
                 .prefix(".tuner-override-")
                 .suffix(".yml")
                 .tempfile_in(project_dir)
-                .map_err(|e| fail(format!("temp file: {e}")))?;
+                .map_err(|e| format!("temp file: {e}"))?;
             std::io::Write::write_all(&mut f, text.as_bytes())
-                .map_err(|e| fail(format!("temp file: {e}")))?;
+                .map_err(|e| format!("temp file: {e}"))?;
             Some(f)
         }
         None => None,
@@ -56,22 +122,12 @@ pub fn config_hash(
     for f in &files {
         cmd.arg("-f").arg(f);
     }
-    cmd.arg("config").arg(format!("--hash={service}"));
+    cmd.arg("config").arg(format!("--hash={hash_arg}"));
     let out = cmd
         .output()
-        .map_err(|e| fail(format!("cannot run docker-compose: {e}")))?;
+        .map_err(|e| format!("cannot run docker-compose: {e}"))?;
     if !out.status.success() {
-        return Err(fail(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(service)
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .ok_or_else(|| fail(format!("unexpected output {:?}", stdout.trim())))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
