@@ -1,0 +1,158 @@
+//! `tuner deploy` on a Compose project shaped like the demo (a PostgreSQL
+//! service with a data volume and a config mount, a stateless web service),
+//! against the real engine and docker-compose 1.29, with a config that has
+//! only what a deploy needs: no `postgres:`, no Prometheus, no SLA metrics.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::docker::{facts, wait_healthy, Scope, WEB_HC};
+
+/// The deploy-only config a user who just wants re-sizing writes.
+fn config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("tuner.yaml");
+    std::fs::write(
+        &path,
+        "paths:\n  state_dir: state\ndeploy:\n  metrics_textfile_dir: textfile\n",
+    )
+    .expect("config");
+    path
+}
+
+fn tuner(cfg: &Path, args: &[&str]) -> Output {
+    Command::new(support::tuner_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .env_remove("TUNER_DEPLOY_CRASH_AFTER")
+        .output()
+        .expect("run tuner")
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn compose(dir: &Path, project: &str, args: &[&str]) -> String {
+    let out = Command::new("docker-compose")
+        .current_dir(dir)
+        .arg("-p")
+        .arg(project)
+        .args(args)
+        .output()
+        .expect("docker-compose");
+    assert!(
+        out.status.success(),
+        "docker-compose {args:?}: {}",
+        show(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn id_of(dir: &Path, project: &str, service: &str) -> String {
+    let ids = compose(dir, project, &["ps", "-q", service]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    assert_eq!(ids.len(), 1, "{service}: {ids:?}");
+    ids[0].to_string()
+}
+
+/// The demo's shape: `volumes` in `order`, a fixed-port-free web service.
+fn project(scope: &mut Scope, volumes: &[&str]) -> (tempfile::TempDir, String) {
+    let project = scope.prefix.clone();
+    let dir = tempfile::Builder::new()
+        .prefix("tuner-test-deploy-compose-")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::create_dir(dir.path().join("postgres")).expect("postgres dir");
+    let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        format!(
+            "version: \"2.4\"\nservices:\n  postgres:\n    image: local/postgres:15\n    environment:\n      POSTGRES_PASSWORD: test\n    volumes:\n{vols}    stop_signal: SIGINT\n    labels:\n      tuner.role: database\n  web:\n    image: {WEB_HC}\n    init: true\n    cpus: 0.5\n    mem_limit: 128m\nvolumes:\n  pgdata:\n"
+        ),
+    )
+    .expect("compose file");
+    scope.track_compose(dir.path(), &project);
+    compose(dir.path(), &project, &["up", "-d"]);
+    let web = id_of(dir.path(), &project, "web");
+    assert!(
+        wait_healthy(&web, Duration::from_secs(60)),
+        "{:?}",
+        facts(&web)
+    );
+    (dir, project)
+}
+
+const FAST: [&str; 6] = [
+    "--health-timeout",
+    "30s",
+    "--health-interval",
+    "1s",
+    "--drain",
+    "1s",
+];
+
+#[test]
+fn deploy_refuses_an_override_that_would_restart_the_database_and_changes_nothing() {
+    let mut scope = Scope::new();
+    let (dir, project) = project(
+        &mut scope,
+        &[
+            "pgdata:/var/lib/postgresql/data",
+            "./postgres:/etc/postgresql:ro",
+        ],
+    );
+    let pg = id_of(dir.path(), &project, "postgres");
+    let web = id_of(dir.path(), &project, "web");
+    let cfg_dir = tempfile::tempdir().expect("cfg dir");
+    let cfg = config(cfg_dir.path());
+    let mut args = vec!["deploy", "web", "0.75", "192M", "--project", &project];
+    args.extend(FAST);
+    let out = tuner(&cfg, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("postgres") && err.contains("`volumes`") && err.contains("/etc/postgresql"),
+        "names the service, the key and the order that keeps it: {err}"
+    );
+    assert!(!dir.path().join("docker-compose.override.yml").exists());
+    assert_eq!(id_of(dir.path(), &project, "web"), web, "web untouched");
+    assert_eq!(id_of(dir.path(), &project, "postgres"), pg);
+}
+
+#[test]
+fn after_a_deploy_up_recreates_nothing_and_postgres_keeps_its_container() {
+    let mut scope = Scope::new();
+    let (dir, project) = project(
+        &mut scope,
+        &[
+            "./postgres:/etc/postgresql:ro",
+            "pgdata:/var/lib/postgresql/data",
+        ],
+    );
+    let pg = id_of(dir.path(), &project, "postgres");
+    let blue = id_of(dir.path(), &project, "web");
+    let cfg_dir = tempfile::tempdir().expect("cfg dir");
+    let cfg = config(cfg_dir.path());
+    let mut args = vec!["deploy", "web", "0.75", "192M", "--project", &project];
+    args.extend(FAST);
+    let out = tuner(&cfg, &args);
+    assert!(out.status.success(), "{}", show(&out));
+    let green = id_of(dir.path(), &project, "web");
+    assert_ne!(green, blue, "web was swapped");
+    assert!(dir.path().join("docker-compose.override.yml").exists());
+
+    compose(dir.path(), &project, &["up", "-d"]);
+    assert_eq!(id_of(dir.path(), &project, "postgres"), pg, "postgres kept");
+    assert_eq!(id_of(dir.path(), &project, "web"), green, "green kept");
+    let g = facts(&green);
+    assert_eq!((g.nano_cpus, g.memory), (750_000_000, 192 << 20));
+}
