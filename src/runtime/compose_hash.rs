@@ -70,6 +70,9 @@ pub fn service_hashes(
     Ok(map)
 }
 
+/// Service name -> config hash.
+pub type Hashes = BTreeMap<String, String>;
+
 /// Both sides' hashes, computed at once: each docker-compose call is a
 /// Python start-up, and a deploy's wall time is what the user waits for.
 fn both_sides(
@@ -78,7 +81,7 @@ fn both_sides(
     config_files: &[String],
     before: Option<&str>,
     after: Option<&str>,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), OverrideError> {
+) -> Result<(Hashes, Hashes), OverrideError> {
     std::thread::scope(|scope| {
         let old = scope.spawn(|| service_hashes(project_dir, project, config_files, before));
         let new = service_hashes(project_dir, project, config_files, after);
