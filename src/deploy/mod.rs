@@ -59,6 +59,8 @@ pub enum DeployError {
         others: String,
         reasons: String,
     },
+    #[error("{service} publishes fixed host ports ({ports}): with `deploy.router.kind: none` a blue-green swap cannot keep them (green would answer on another port and the published one would stay dead); use --strategy in-place (a live update of the same container, no restart, the ports keep answering), or put a router in front (`deploy.router.kind: haproxy`, the published port on HAProxy)")]
+    FixedPorts { service: String, ports: String },
     #[error("{container} is {state}, not running: a blue-green swap needs a serving container to clone; start it first, or use --strategy in-place")]
     NotRunning { container: String, state: String },
     #[error("deploy of {service} failed in phase {phase}: {reason}{aftermath}")]
@@ -105,6 +107,7 @@ impl DeployError {
                 | DeployError::NothingToRollBack { .. }
                 | DeployError::RouterBlue { .. }
                 | DeployError::SideEffects { .. }
+                | DeployError::FixedPorts { .. }
         ) || matches!(
             self,
             DeployError::Docker(

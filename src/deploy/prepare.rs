@@ -196,6 +196,16 @@ pub async fn build(
             (SERVER_LABEL.to_string(), router_green.clone()),
         ];
         let draft = runtime.clone_spec(&blue.id, &new, &extra).await?;
+        // Two containers cannot publish one host port: without a router in
+        // front, green would answer on a random port and the published one
+        // would stay dead after the swap. In-place keeps the port and the
+        // container; a router keeps the port on its own listener.
+        if req.router_kind == "none" && !draft.moved_ports.is_empty() {
+            return Err(DeployError::FixedPorts {
+                service: service.clone(),
+                ports: draft.moved_ports.join(", "),
+            });
+        }
         let hash = match (&compose_dir, &project) {
             (Some(_), Some(_)) if draft.moved_ports.is_empty() => match &effects {
                 Some(Ok(Effects { hash: Some(h), .. })) => Some(h.clone()),
