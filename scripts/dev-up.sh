@@ -38,7 +38,7 @@ done
 
 # node-exporter's textfile collector reads tuner's metrics from here; made
 # now so it belongs to this user, not to root through Docker's bind mount.
-mkdir -p "$ROOT/.tuner/textfile"
+mkdir -p "$ROOT/.tuner/textfile" "$ROOT/.tuner/haproxy"
 
 echo "dev-up: starting project $project ($ENV_FILE)"
 started=$SECONDS

@@ -14,7 +14,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF="$ROOT/scripts/images.sh"
 BUILD="$ROOT/build/images"
-ALL=(web postgres postgres-exporter node-exporter prometheus loadgen)
+ALL=(web postgres postgres-exporter node-exporter prometheus loadgen haproxy)
 BUSYBOX_APPLETS=(sh ash cat chmod cp date echo env false grep head hostname httpd id kill ls mkdir
   mktemp mv nc nslookup ps pwd rm sed sleep tail test true uname wc wget)
 
@@ -49,6 +49,7 @@ paths_of() {
     node-exporter) echo /usr/bin/prometheus-node-exporter ;;
     prometheus) echo /usr/bin/prometheus; echo /usr/bin/promtool ;;
     loadgen) echo "$ROOT/target/release/examples/loadgen" ;;
+    haproxy) echo /usr/sbin/haproxy ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
 }
@@ -60,6 +61,7 @@ package_of() {
     /usr/bin/prometheus-node-exporter) echo prometheus-node-exporter ;;
     /usr/bin/prometheus | /usr/bin/promtool) echo prometheus ;;
     /bin/busybox) echo busybox-static ;;
+    /usr/sbin/haproxy) echo haproxy ;;
     *) echo "" ;;
   esac
 }
@@ -137,6 +139,10 @@ customise() {
     prometheus)
       mkdir -p "$root/prometheus" "$root/etc/prometheus"
       echo "65534 prometheus"
+      ;;
+    haproxy)
+      # The config comes from the stack; the socket directory is a mount.
+      mkdir -p "$root/usr/local/etc/haproxy" "$root/run/haproxy-admin" "$root/var/lib/haproxy"
       ;;
     loadgen)
       mkdir -p "$root/usr/local/bin"

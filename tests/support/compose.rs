@@ -18,13 +18,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Services of the demo stack, as named in demo/docker-compose.yml.
-pub const SERVICES: [&str; 6] = [
+pub const SERVICES: [&str; 7] = [
     "postgres",
     "postgres-exporter",
     "node-exporter",
     "prometheus",
     "app",
     "grafana",
+    "haproxy",
 ];
 /// Prometheus scrape jobs (demo/prometheus/prometheus.yml).
 pub const JOBS: [&str; 5] = [
