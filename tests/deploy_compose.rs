@@ -156,3 +156,71 @@ fn after_a_deploy_up_recreates_nothing_and_postgres_keeps_its_container() {
     let g = facts(&green);
     assert_eq!((g.nano_cpus, g.memory), (750_000_000, 192 << 20));
 }
+
+/// The demo's grafana behind the demo's HAProxy (grafana publishes nothing;
+/// HAProxy publishes GRAFANA_PORT): a blue-green deploy through the router
+/// loses no request on the published port at >= 200 req/s, the port
+/// answers afterwards, and `docker-compose up -d` recreates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_grafana_behind_haproxy_keeps_its_published_port_answering() {
+    use support::compose::{ComposeStack, StackOptions};
+    use support::load::{Load, LoadConfig};
+
+    let stack = ComposeStack::start_with(StackOptions {
+        services: vec!["grafana".into(), "haproxy".into()],
+        ..Default::default()
+    });
+    let socket = stack.root_dir().join(".tuner/haproxy/admin.sock");
+    let cfg_dir = tempfile::tempdir().expect("cfg dir");
+    let cfg = cfg_dir.path().join("tuner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "paths:\n  state_dir: state\ndeploy:\n  router:\n    kind: haproxy\n    haproxy:\n      socket: {}\n      backend: grafana\n",
+            socket.display()
+        ),
+    )
+    .expect("config");
+    let blue = stack.container_id("grafana").expect("grafana runs");
+    let haproxy = stack.container_id("haproxy").expect("haproxy runs");
+
+    let mut load = LoadConfig::new(stack.grafana_port, "/healthz");
+    load.rate = 300.0;
+    load.workers = 32;
+    load.max_duration = Duration::from_secs(90);
+    load.max_requests = 25_000;
+    let load = Load::start(load);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let project = stack.project.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut args = vec!["deploy", "grafana", "1.5", "768M", "--project", &project];
+        args.extend(FAST);
+        tuner(&cfg, &args)
+    })
+    .await
+    .expect("tuner thread");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let report = load.finish().await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(report.failed(), 0, "{}", report.summary());
+    assert!(report.rate() >= 200.0, "{}", report.summary());
+
+    let green = stack.container_id("grafana").expect("green runs");
+    assert_ne!(green, blue, "grafana was swapped");
+    let g = facts(&green);
+    assert_eq!((g.nano_cpus, g.memory), (1_500_000_000, 768 << 20));
+    let out = stack
+        .compose()
+        .args(["up", "-d", "grafana", "haproxy"])
+        .output()
+        .expect("docker-compose up");
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        stack.container_id("grafana").as_deref(),
+        Some(green.as_str())
+    );
+    assert_eq!(
+        stack.container_id("haproxy").as_deref(),
+        Some(haproxy.as_str())
+    );
+}
