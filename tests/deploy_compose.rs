@@ -231,4 +231,29 @@ async fn demo_grafana_behind_haproxy_keeps_its_published_port_answering() {
         stack.container_id("haproxy").as_deref(),
         Some(haproxy.as_str())
     );
+
+    // A reload (any config change, a certificate renewal) drops the runtime
+    // server; the demo's `server grafana grafana:8080` resolves the service
+    // name again, which only green carries once blue is removed.
+    let gone = Command::new("docker")
+        .args(["inspect", &blue])
+        .output()
+        .expect("docker inspect");
+    assert!(!gone.status.success(), "blue is removed");
+    let mut load = LoadConfig::new(stack.grafana_port, "/healthz");
+    load.rate = 100.0;
+    load.workers = 8;
+    load.max_duration = Duration::from_secs(30);
+    load.max_requests = 5_000;
+    let load = Load::start(load);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    support::docker::docker(&["kill", "-s", "USR2", &haproxy]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = load.finish().await;
+    eprintln!(
+        "published port across a HAProxy reload: {}",
+        report.summary()
+    );
+    assert_eq!(report.failed(), 0, "{}", report.summary());
+    assert!(report.sent >= 100, "the probe ran: {}", report.summary());
 }
