@@ -101,7 +101,9 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
     let config = crate::config::load_for_deploy(cli.config.as_deref())?;
     let deploy = config.deploy.clone().unwrap_or_default();
     let metrics_dir = deploy.metrics_textfile_dir.as_ref().map(|d| {
-        if d.is_relative() {
+        // The shared `metrics_textfile_dir` was resolved by `load` (and
+        // copied here); joining it again wrote to config/.tuner/textfile.
+        if d.is_relative() && config.metrics_textfile_dir.as_ref() != Some(d) {
             config.base_dir().join(d)
         } else {
             d.clone()
