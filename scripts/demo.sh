@@ -88,8 +88,35 @@ fi
 step "tuner deploy grafana 1.5 768M --dry-run"
 $TUNER deploy grafana 1.5 768M --dry-run
 
-step "tuner deploy grafana 1.5 768M (blue-green, zero downtime)"
+# A probe of grafana's published port (HAProxy's, demo/haproxy) runs through
+# the whole swap: what a user of the service sees.
+grafana_port=$(sed -n 's/^GRAFANA_PORT=//p' demo/.env | tail -n 1)
+probe_file=$(mktemp)
+probe_stop=$(mktemp -u)
+probe() {
+  local sent=0 failed=0
+  while [ ! -e "$probe_stop" ] && [ "$sent" -lt 20000 ]; do
+    sent=$((sent + 1))
+    curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$grafana_port/healthz" || failed=$((failed + 1))
+  done
+  echo "$sent $failed" >"$probe_file"
+}
+
+step "tuner deploy grafana 1.5 768M (blue-green through HAProxy, probing 127.0.0.1:$grafana_port)"
+probe &
+probe_pid=$!
+sleep 1
 $TUNER deploy grafana 1.5 768M --health-interval 1s
+sleep 1
+touch "$probe_stop"
+wait "$probe_pid"
+read -r sent failed <"$probe_file"
+rm -f "$probe_file" "$probe_stop"
+echo "probe of the published port 127.0.0.1:$grafana_port during the deploy: $sent requests sent, failed: $failed"
+if [ "$failed" -ne 0 ]; then
+  echo "demo: the published port failed $failed requests during the deploy" >&2
+  exit 1
+fi
 
 step "tuner deploy status grafana"
 $TUNER deploy status grafana

@@ -38,7 +38,58 @@ done
 
 # node-exporter's textfile collector reads tuner's metrics from here; made
 # now so it belongs to this user, not to root through Docker's bind mount.
-mkdir -p "$ROOT/.tuner/textfile"
+mkdir -p "$ROOT/.tuner/textfile" "$ROOT/.tuner/haproxy"
+
+PSQL=/usr/lib/postgresql/15/bin/psql
+
+# The data volume keeps the password it was made with; a new env file (a
+# second clone, a deleted demo/.env) brings another one, and the app and
+# the exporter could not log in while every container looks healthy. Local
+# socket connections are trusted inside the container, so the volume's
+# password is set to the env file's: the env file stays the one source.
+sync_password() {
+  local pg pw
+  pg=$(dc ps -q postgres 2>/dev/null | head -n 1)
+  [ -n "$pg" ] || return 0
+  pw=$(env_value POSTGRES_PASSWORD)
+  if docker exec -e PGPASSWORD="$pw" "$pg" "$PSQL" -h 127.0.0.1 -U postgres -d app -Atqc 'select 1' >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "dev-up: the PostgreSQL volume was made with another password than POSTGRES_PASSWORD in $ENV_FILE; setting the database's password to the env file's"
+  if ! docker exec -i "$pg" "$PSQL" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq -v pw="$pw" \
+    <<<"ALTER USER postgres PASSWORD :'pw';" >/dev/null; then
+    die "could not set the password of the existing volume; put the old POSTGRES_PASSWORD back in $ENV_FILE, or start with an empty database: make dev-down VOLUMES=1 && make dev-up (deletes the demo's data)"
+  fi
+}
+
+# One metric of a service's /metrics page, read inside its container.
+metric_of() {
+  local id
+  id=$(dc ps -q "$1" 2>/dev/null | head -n 1)
+  [ -n "$id" ] || return 0
+  docker exec "$id" /bin/wget -q -O - "http://127.0.0.1:$2/metrics" 2>/dev/null |
+    awk -v name="$3" '$1 == name { print $2; exit }'
+}
+
+# Healthy containers are not enough: the exporter must see the database
+# (`pg_up 1`) and the writer app must have connected workers, or Prometheus
+# has no WAL or latency data and `tuner baseline` writes empty baselines.
+wait_db_clients() {
+  local pg_up workers deadline=$((SECONDS + 60))
+  while :; do
+    pg_up=$(metric_of postgres-exporter 9187 pg_up)
+    workers=$(metric_of app 8000 loadgen_connected_workers)
+    if [ "${pg_up:-0}" = 1 ] && awk -v w="${workers:-0}" 'BEGIN { exit !(w > 0) }'; then
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "dev-up: postgres-exporter pg_up=${pg_up:-none}, app loadgen_connected_workers=${workers:-none}" >&2
+      dc logs --no-color --tail 20 app postgres-exporter >&2 || true
+      die "the app or the exporter cannot reach PostgreSQL (see above); check POSTGRES_PASSWORD in $ENV_FILE, or start with an empty database: make dev-down VOLUMES=1 && make dev-up (deletes the demo's data)"
+    fi
+    sleep 1
+  done
+}
 
 echo "dev-up: starting project $project ($ENV_FILE)"
 started=$SECONDS
@@ -96,7 +147,10 @@ while :; do
     last_print=$elapsed
   fi
   if [ "$ready" = 1 ]; then
-    echo "dev-up: all ${#services[@]} services healthy in ${elapsed}s"
+    sync_password
+    wait_db_clients
+    elapsed=$((SECONDS - started))
+    echo "dev-up: all ${#services[@]} services healthy in ${elapsed}s; the app and the exporter reach the database"
     echo "dev-up: PostgreSQL 127.0.0.1:$(env_value PG_PORT), Prometheus http://127.0.0.1:$(env_value PROM_PORT), grafana http://127.0.0.1:$(env_value GRAFANA_PORT)"
     exit 0
   fi

@@ -8,13 +8,13 @@
 # image label `tuner.inputs` and compared on the next run.
 #
 # Usage: scripts/images.sh [--force] [--list] [name...]
-#   names: web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen
+#   names: web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen haproxy
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SELF="$ROOT/scripts/images.sh"
 BUILD="$ROOT/build/images"
-ALL=(web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen)
+ALL=(web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen haproxy)
 BUSYBOX_APPLETS=(sh ash cat chmod cp date echo env false grep head hostname httpd id kill ls mkdir
   mktemp mv nc nslookup ps pwd rm sed sleep tail test true uname wc wget)
 
@@ -50,6 +50,7 @@ paths_of() {
     prometheus) echo /usr/bin/prometheus; echo /usr/bin/promtool ;;
     alertmanager) echo /usr/bin/prometheus-alertmanager; echo /usr/share/prometheus/alertmanager ;;
     loadgen) echo "$ROOT/target/release/examples/loadgen" ;;
+    haproxy) echo /usr/sbin/haproxy ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
 }
@@ -62,6 +63,7 @@ package_of() {
     /usr/bin/prometheus | /usr/bin/promtool) echo prometheus ;;
     /usr/bin/prometheus-alertmanager | /usr/share/prometheus/alertmanager) echo prometheus-alertmanager ;;
     /bin/busybox) echo busybox-static ;;
+    /usr/sbin/haproxy) echo haproxy ;;
     *) echo "" ;;
   esac
 }
@@ -149,6 +151,10 @@ customise() {
       install -m 0755 "$ROOT/images/webhook/hook" "$root/www/cgi-bin/hook"
       echo ok >"$root/www/healthz"
       chmod 0644 "$root/www/healthz"
+      ;;
+    haproxy)
+      # The config comes from the stack; the socket directory is a mount.
+      mkdir -p "$root/usr/local/etc/haproxy" "$root/run/haproxy-admin" "$root/var/lib/haproxy"
       ;;
     loadgen)
       mkdir -p "$root/usr/local/bin"

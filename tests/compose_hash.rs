@@ -82,3 +82,34 @@ fn a_broken_compose_file_is_an_error_naming_the_directory() {
         "{err}"
     );
 }
+
+#[test]
+fn side_effects_say_why_and_give_the_order_that_keeps_the_hash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    project(
+        dir.path(),
+        &[
+            "pgdata:/var/lib/postgresql/data",
+            "./init.sql:/docker-entrypoint-initdb.d/init.sql:ro",
+        ],
+    );
+    let files = vec!["docker-compose.yml".to_string()];
+    let effects = tuner::runtime::compose_hash::side_effects(
+        dir.path(),
+        "tdep-hash-test",
+        &files,
+        None,
+        Some(GRAFANA_LIMITS),
+        "grafana",
+    )
+    .expect("side_effects");
+    assert!(effects.hash.is_some(), "{effects:?}");
+    let effects = effects.others;
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    assert_eq!(effects[0].service, "postgres");
+    let reason = &effects[0].reason;
+    assert!(reason.contains("`volumes`"), "{reason}");
+    let init = reason.find("init.sql").expect("init.sql named");
+    let data = reason.find("/var/lib/postgresql/data").expect("data named");
+    assert!(init < data, "sorted by container path: {reason}");
+}

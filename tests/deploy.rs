@@ -646,11 +646,12 @@ fn compose_service_keeps_new_limits_across_up_and_rollback_restores_the_override
     );
 }
 
-/// A service publishing a fixed host port: green runs on another loopback
-/// port and keeps blue's config hash, so the next `up -d` recreates the
-/// service from the files: fixed port back, new limits kept.
+/// A service publishing a fixed host port with router `none`: a blue-green
+/// swap would leave the published port dead (green answers elsewhere), so it
+/// is refused with nothing changed and the way out named; in-place resizes
+/// the same container, whose port keeps answering.
 #[test]
-fn compose_service_with_fixed_port_is_recreated_by_up_with_the_new_limits() {
+fn fixed_port_without_router_refuses_blue_green_and_in_place_keeps_the_port() {
     let mut scope = Scope::new();
     let project = scope.prefix.clone();
     let port = support::free_publish_port();
@@ -676,32 +677,30 @@ fn compose_service_with_fixed_port_is_recreated_by_up_with_the_new_limits() {
     let mut args = deploy_args("web", "0.75", "192M");
     args.extend(["--project", project.as_str()]);
     let out = cfg.tuner(&args);
-    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("fixed host ports"),
-        "{}",
-        show(&out)
+        err.contains("fixed host ports")
+            && err.contains(&port.to_string())
+            && err.contains("--strategy in-place")
+            && err.contains("haproxy"),
+        "{err}"
     );
-    let green = compose(dir.path(), &project, &["ps", "-q", "web"]);
-    assert_eq!(facts(&green).memory, 192 << 20);
+    assert_eq!(compose(dir.path(), &project, &["ps", "-q", "web"]), first);
+    assert_eq!(facts(&first).memory, 128 << 20, "nothing changed");
+    assert!(!dir.path().join("docker-compose.override.yml").exists());
 
-    compose(dir.path(), &project, &["up", "-d"]);
-    let ids: Vec<String> = compose(dir.path(), &project, &["ps", "-q", "web"])
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(ids.len(), 1, "{ids:?}");
-    let recreated = facts(&ids[0]);
-    assert!(
-        !green.starts_with(&recreated.id) && !recreated.id.starts_with(&green),
-        "recreated from the files"
-    );
+    args.extend(["--strategy", "in-place"]);
+    let out = cfg.tuner(&args);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(compose(dir.path(), &project, &["ps", "-q", "web"]), first);
+    let resized = facts(&first);
+    assert!(resized.running, "{resized:?}");
     assert_eq!(
-        (recreated.nano_cpus, recreated.memory),
-        (750_000_000, 192 << 20),
-        "with the override's limits"
+        (resized.nano_cpus, resized.memory),
+        (750_000_000, 192 << 20)
     );
-    let published = docker(&["port", &ids[0], "8080"]);
+    let published = docker(&["port", &first, "8080"]);
     assert!(
         published.contains(&format!("127.0.0.1:{port}")),
         "{published}"

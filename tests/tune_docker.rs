@@ -331,3 +331,57 @@ fn a_deploy_first_restores_a_tune_change_a_crash_left_open_on_its_service() {
         "{log}"
     );
 }
+
+/// A `db` service beside `app`, its volumes in `first`, `second` order.
+fn db_service(first: &str, second: &str) -> String {
+    format!("  db:\n    image: {WEB_NOHC}\n    init: true\n    volumes:\n      - {first}\n      - {second}\nvolumes:\n  data:\n")
+}
+
+/// A container lever on `app` writes the override file; docker-compose
+/// 1.29 then merges every service and sorts `db`'s volumes. Out of that
+/// order, the lever is refused before anything changes; in it, the next
+/// `up -d` recreates `app` (the changed service) and leaves `db` alone.
+#[test]
+fn a_container_lever_never_makes_up_recreate_another_service() {
+    let stack = Stack::start_with(&[]);
+    let (data, conf) = ("data:/var/lib/data", "./conf:/etc/conf:ro");
+    let project = Project::up_with(&db_service(data, conf));
+    let override_path = project.dir.path().join("docker-compose.override.yml");
+    std::fs::remove_file(&override_path).unwrap();
+    assert!(project.compose(&["up", "-d"]).status.success());
+    let before = state(&project.container());
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = tune_config(&stack, &project, dir.path(), &lever("cpus", "0.5"));
+    let out = tuner(&config, &["tune", "--max-cycles", "1"], &[], RUN_LIMIT);
+    let all = text(&out);
+    assert!(
+        all.contains("skipped app_cpus") && all.contains("db") && all.contains("`volumes`"),
+        "names the lever, the other service and the key: {all}"
+    );
+    assert_eq!(state(&project.container()), before, "nothing changed");
+    assert!(!override_path.exists(), "no override written");
+
+    // Listed by container path, as Compose's merge sorts them.
+    let main = project.dir.path().join("docker-compose.yml");
+    let text_before = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        text_before.replace(&db_service(data, conf), &db_service(conf, data)),
+    )
+    .unwrap();
+    assert!(project.compose(&["up", "-d"]).status.success());
+    let db = project.container_of("db");
+    let out = tuner(
+        &config,
+        &["tune", "--max-cycles", "1"],
+        &[("TUNER_TUNE_CRASH_AT", "observe")],
+        RUN_LIMIT,
+    );
+    assert!(out.status.code().is_none(), "lever applied: {}", text(&out));
+    assert!(override_path.exists(), "override written");
+    assert!(project.compose(&["up", "-d"]).status.success());
+    assert_eq!(project.container_of("db"), db, "db kept its container");
+    let rb = tuner(&config, &["rollback"], &[], RUN_LIMIT);
+    assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
+}

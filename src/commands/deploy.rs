@@ -99,11 +99,13 @@ impl Context_ {
 }
 
 async fn context(cli: &Cli) -> anyhow::Result<Context_> {
-    let config = crate::config::load(cli.config.as_deref())?;
+    let config = crate::config::load_for_deploy(cli.config.as_deref())?;
     super::context::use_compose_command(&config);
     let deploy = config.deploy.clone().unwrap_or_default();
     let metrics_dir = deploy.metrics_textfile_dir.as_ref().map(|d| {
-        if d.is_relative() {
+        // The shared `metrics_textfile_dir` was resolved by `load` (and
+        // copied here); joining it again wrote to config/.tuner/textfile.
+        if d.is_relative() && config.metrics_textfile_dir.as_ref() != Some(d) {
             config.base_dir().join(d)
         } else {
             d.clone()
@@ -379,7 +381,7 @@ fn write_metrics(cx: &Context_) {
 /// deploy status` would, before another action (a tune run's container or
 /// env levers) acts on them. Connects to the engine only when one is open.
 pub async fn recover_services(cli: &Cli, services: &[String]) -> anyhow::Result<()> {
-    let config = crate::config::load(cli.config.as_deref())?;
+    let config = crate::config::load_for_deploy(cli.config.as_deref())?;
     let mut open = Vec::new();
     for service in services {
         let journal = ServiceJournal::new(&config.paths.state_dir, service);

@@ -1,5 +1,6 @@
 //! Reading `tuner.yaml`: one YAML parse, then checks that gather every
 //! problem, each reported as `file:line:col: key: problem`.
+//! (Over 500 lines with its tests; the code itself is under 400.)
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,25 @@ pub use super::yaml::parse as parse_yaml;
 /// overrides (`TUNER_PG_DSN`, `DOCKER_HOST`), resolves relative paths against
 /// the file's folder and validates everything.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_as(path, Purpose::All)
+}
+
+/// What the loaded config is for: `tuner deploy` needs only the engine,
+/// the Compose project, paths and `deploy:`, so a user who only wants
+/// zero-downtime re-sizing need not invent a database or SLA metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    All,
+    Deploy,
+}
+
+/// `load` for `tuner deploy`: `prometheus`, `postgres`, `profile`,
+/// `metrics` and `profiles` may be left out, and are not checked.
+pub fn load_for_deploy(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_as(path, Purpose::Deploy)
+}
+
+fn load_as(path: Option<&Path>, purpose: Purpose) -> Result<Config, ConfigError> {
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
@@ -44,7 +64,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     let env_file = env_file_of(&path, &text);
     let text = super::interpolate::interpolate(&path, &text, env_file.as_deref())
         .map_err(|problems| ConfigError::Invalid { problems })?;
-    let mut config = from_str(&path, &text)?;
+    let mut config = from_str_as(&path, &text, purpose)?;
     if let Ok(dsn) = std::env::var("TUNER_PG_DSN") {
         if !dsn.trim().is_empty() {
             config.postgres.dsn = dsn;
@@ -84,10 +104,24 @@ fn env_file_of(path: &Path, text: &str) -> Option<PathBuf> {
 
 /// Parses and validates config text as if read from `path`; no environment.
 pub fn from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    from_str_as(path, text, Purpose::All)
+}
+
+pub fn from_str_as(path: &Path, text: &str, purpose: Purpose) -> Result<Config, ConfigError> {
     let mut config: Config =
         parse_yaml(path, text).map_err(|p| ConfigError::Invalid { problems: vec![p] })?;
     config.source = path.to_path_buf();
-    let problems = validate(&mut config, path, text);
+    if purpose == Purpose::All {
+        if let Some(key) = missing_sla_section(text) {
+            return Err(ConfigError::Invalid {
+                problems: vec![format!(
+                    "{}:1:1: missing field `{key}` (only `tuner deploy` runs without it)",
+                    path.display()
+                )],
+            });
+        }
+    }
+    let problems = validate(&mut config, path, text, purpose);
     if !problems.is_empty() {
         return Err(ConfigError::Invalid { problems });
     }
@@ -95,9 +129,26 @@ pub fn from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-fn validate(config: &mut Config, path: &Path, text: &str) -> Vec<String> {
+/// The first SLA section the text leaves out; serde would have refused it
+/// before they got defaults for `tuner deploy`.
+fn missing_sla_section(text: &str) -> Option<&'static str> {
+    let doc: super::yaml::Value = super::yaml::from_str(text).ok()?;
+    ["prometheus", "postgres", "profile", "metrics", "profiles"]
+        .into_iter()
+        .find(|key| doc.get(*key).is_none())
+}
+
+fn validate(config: &mut Config, path: &Path, text: &str, purpose: Purpose) -> Vec<String> {
     let mut problems = Vec::new();
     let at = |keys: &[&str]| locate(path, text, keys);
+    if purpose == Purpose::Deploy {
+        for (key, d, limit) in durations(config) {
+            if let Err(e) = limit.check(&key, d) {
+                problems.push(format!("{}: {e}", at(&key.split('.').collect::<Vec<_>>())));
+            }
+        }
+        return problems;
+    }
 
     for (keys, problem) in config.prometheus.problems() {
         problems.push(format!("{}: {problem}", at(&keys)));
@@ -414,6 +465,24 @@ profiles:
             assert!(err.contains(expected), "missing {expected:?} in\n{err}");
         }
         assert!(err.contains("maximum of 1d for a timeout"), "{err}");
+    }
+
+    #[test]
+    fn deploy_reads_a_config_without_the_sla_sections_the_others_refuse_it() {
+        let text = "paths:\n  state_dir: state\ndeploy:\n  router:\n    kind: none\n";
+        let path = Path::new("config/tuner.yaml");
+        let c = from_str_as(path, text, Purpose::Deploy).unwrap();
+        assert_eq!(c.paths.state_dir, PathBuf::from("config/state"));
+        let err = from_str(path, text).unwrap_err().to_string();
+        assert!(
+            err.contains("config/tuner.yaml:1:1: missing field `prometheus`"),
+            "{err}"
+        );
+        // A typo is still an error for a deploy.
+        let err = from_str_as(path, "deploy:\n  routr: {}\n", Purpose::Deploy)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("routr"), "{err}");
     }
 
     #[test]

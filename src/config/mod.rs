@@ -14,7 +14,7 @@ pub mod units;
 pub mod yaml;
 
 pub use dsn::redact_dsn;
-pub use load::{load, ConfigError};
+pub use load::{load, load_for_deploy, ConfigError};
 pub use objective::{Comparison, Objective, Threshold};
 pub use prometheus::{PrometheusConfig, Secret};
 
@@ -30,18 +30,25 @@ use units::MetricUnit;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    // The SLA sections default only so `tuner deploy` can read a config
+    // without them (`load_for_deploy`); `load` still requires each one.
+    #[serde(default)]
     pub prometheus: PrometheusConfig,
+    #[serde(default)]
     pub postgres: PostgresConfig,
     #[serde(default)]
     pub docker: DockerConfig,
     #[serde(default)]
     pub compose: Option<ComposeConfig>,
     /// The active environment profile; must name one of `profiles`.
+    #[serde(default)]
     pub profile: String,
     #[serde(default)]
     pub paths: Paths,
+    #[serde(default)]
     pub metrics: BTreeMap<String, MetricDef>,
     /// SLA objectives per profile: metric name -> objective.
+    #[serde(default)]
     pub profiles: BTreeMap<String, BTreeMap<String, Objective>>,
     /// Closed-loop tuning windows; defaults when absent.
     #[serde(default)]
@@ -71,6 +78,15 @@ pub struct PostgresConfig {
     /// Seconds to wait for a connection.
     #[serde(default = "default_connect_timeout", deserialize_with = "de_duration")]
     pub connect_timeout: Duration,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> PostgresConfig {
+        PostgresConfig {
+            dsn: String::new(),
+            connect_timeout: default_connect_timeout(),
+        }
+    }
 }
 
 fn default_connect_timeout() -> Duration {

@@ -64,6 +64,20 @@ pub struct PrometheusConfig {
     pub tls_config: TlsConfig,
 }
 
+impl Default for PrometheusConfig {
+    fn default() -> PrometheusConfig {
+        PrometheusConfig {
+            url: String::new(),
+            timeout: default_prometheus_timeout(),
+            basic_auth: None,
+            bearer_token: None,
+            bearer_token_file: None,
+            headers: BTreeMap::new(),
+            tls_config: TlsConfig::default(),
+        }
+    }
+}
+
 pub(super) fn default_prometheus_timeout() -> Duration {
     Duration::from_secs(10)
 }

@@ -52,6 +52,15 @@ pub enum DeployError {
     },
     #[error("green for {container} would have no health check: the image has no HEALTHCHECK and no `tuner.health.path`/`tuner.health.port` labels; add a healthcheck or pass --health-path and --health-port")]
     NoHealthProbe { container: String },
+    #[error("deploying {service} would change the Compose config of {others} too, so the next `docker-compose up -d` would recreate them: {reasons}. Nothing was changed; fix the main Compose file as said, or create {path} yourself and run `docker-compose up -d` once at a time of your choosing")]
+    SideEffects {
+        service: String,
+        path: String,
+        others: String,
+        reasons: String,
+    },
+    #[error("{service} publishes fixed host ports ({ports}): with `deploy.router.kind: none` a blue-green swap cannot keep them (green would answer on another port and the published one would stay dead); use --strategy in-place (a live update of the same container, no restart, the ports keep answering), or put a router in front (`deploy.router.kind: haproxy`, the published port on HAProxy)")]
+    FixedPorts { service: String, ports: String },
     #[error("{container} is {state}, not running: a blue-green swap needs a serving container to clone; start it first, or use --strategy in-place")]
     NotRunning { container: String, state: String },
     #[error("deploy of {service} failed in phase {phase}: {reason}{aftermath}")]
@@ -97,6 +106,8 @@ impl DeployError {
                 | DeployError::NoHealthProbe { .. }
                 | DeployError::NothingToRollBack { .. }
                 | DeployError::RouterBlue { .. }
+                | DeployError::SideEffects { .. }
+                | DeployError::FixedPorts { .. }
         ) || matches!(
             self,
             DeployError::Docker(

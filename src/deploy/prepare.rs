@@ -14,7 +14,7 @@ use super::routing::{self, blue_server, SERVER_LABEL};
 use super::steps::{in_place_steps, swap_steps};
 use super::{policy, DeployError, Target};
 use crate::config::deploy::DeployConfig;
-use crate::runtime::compose_hash::config_hash;
+use crate::runtime::compose_hash::{side_effects, Effects};
 use crate::runtime::compose_override::ServiceLimits;
 use crate::runtime::find::{
     COMPOSE_CONFIG_FILES, COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_SERVICE,
@@ -89,6 +89,58 @@ pub async fn build(
         }
     };
 
+    // Compose merges every service once an override exists, so the write can
+    // change another service's hash: a deploy that would make the next
+    // `docker-compose up -d` restart, say, the database is refused here.
+    let effects: Option<Result<Effects, String>> = match (&compose_dir, &project) {
+        (Some(dir), Some(project)) => {
+            let files: Vec<String> = labels
+                .get(COMPOSE_CONFIG_FILES)
+                .map(|f| f.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            Some(
+                side_effects(
+                    dir,
+                    project,
+                    &files,
+                    before.as_deref(),
+                    after.as_deref(),
+                    &service,
+                )
+                .map_err(|e| e.to_string()),
+            )
+        }
+        _ => None,
+    };
+    if let Some(Ok(e)) = &effects {
+        if !e.others.is_empty() {
+            let list = e
+                .others
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if req.kind == Kind::Rollback {
+                notes.push(format!("restoring the override file changes the Compose config hash of other services too, so `docker-compose up -d` would recreate them: {list}"));
+            } else {
+                return Err(DeployError::SideEffects {
+                    service: service.clone(),
+                    path: override_file
+                        .as_ref()
+                        .map(|f| f.path.display().to_string())
+                        .unwrap_or_default(),
+                    others: e
+                        .others
+                        .iter()
+                        .map(|o| o.service.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    reasons: list,
+                });
+            }
+        }
+    }
+
     // The router is checked before anything changes; a swap it cannot do
     // fails here, with nothing touched.
     let router_check = if req.strategy == Strategy::BlueGreen {
@@ -146,20 +198,25 @@ pub async fn build(
             (SERVER_LABEL.to_string(), router_green.clone()),
         ];
         let draft = runtime.clone_spec(&blue.id, &new, &extra).await?;
+        // Two containers cannot publish one host port: without a router in
+        // front, green would answer on a random port and the published one
+        // would stay dead after the swap. In-place keeps the port and the
+        // container; a router keeps the port on its own listener.
+        if req.router_kind == "none" && !draft.moved_ports.is_empty() {
+            return Err(DeployError::FixedPorts {
+                service: service.clone(),
+                ports: draft.moved_ports.join(", "),
+            });
+        }
         let hash = match (&compose_dir, &project) {
-            (Some(dir), Some(project)) if draft.moved_ports.is_empty() => {
-                let files: Vec<String> = labels
-                    .get(COMPOSE_CONFIG_FILES)
-                    .map(|f| f.split(',').map(str::to_string).collect())
-                    .unwrap_or_default();
-                match config_hash(dir, project, &files, &service, after.as_deref()) {
-                    Ok(h) => Some(h),
-                    Err(e) => {
-                        notes.push(format!("green keeps blue's Compose config hash ({e}); the next `{compose} up -d` recreates the service from the files, with the new limits"));
-                        None
-                    }
+            (Some(_), Some(_)) if draft.moved_ports.is_empty() => match &effects {
+                Some(Ok(Effects { hash: Some(h), .. })) => Some(h.clone()),
+                Some(Err(e)) => {
+                    notes.push(format!("green keeps blue's Compose config hash ({e}); the next `{compose} up -d` recreates the service from the files, with the new limits"));
+                    None
                 }
-            }
+                _ => labels.get(COMPOSE_CONFIG_HASH).cloned(),
+            },
             (Some(_), Some(_)) => {
                 notes.push(format!(
                     "blue publishes fixed host ports ({}); green gets random 127.0.0.1 ports and keeps blue's Compose config hash, so the next `{compose} up -d` recreates the service with the new limits on its fixed ports",

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Services of the demo stack, as named in demo/docker-compose.yml.
-pub const SERVICES: [&str; 8] = [
+pub const SERVICES: [&str; 9] = [
     "postgres",
     "postgres-exporter",
     "node-exporter",
@@ -27,6 +27,7 @@ pub const SERVICES: [&str; 8] = [
     "webhook",
     "app",
     "grafana",
+    "haproxy",
 ];
 /// Prometheus scrape jobs (demo/prometheus/prometheus.yml).
 pub const JOBS: [&str; 5] = [

@@ -18,7 +18,9 @@ use crate::journal::write_atomic;
 use crate::levers::catalog::{Lever, Resource, Target};
 use crate::levers::port::{BackendError, Disruption, LeverBackend, Move, Plan};
 use crate::postgres::{Database, PgDatabase};
+use crate::runtime::compose_hash::side_effects;
 use crate::runtime::compose_override::ServiceLimits;
+use crate::runtime::find::{COMPOSE_CONFIG_FILES, COMPOSE_PROJECT};
 use crate::runtime::limits::trim;
 use crate::runtime::{Limits, OverrideFile, Runtime, ServiceQuery, COMPOSE_WORKING_DIR};
 
@@ -47,6 +49,9 @@ struct Resolved {
     service: String,
     resource: Resource,
     project_dir: Option<PathBuf>,
+    /// Compose project name and config files, from the container's labels.
+    project: Option<String>,
+    config_files: Vec<String>,
 }
 
 fn rejected(lever: &Lever, reason: impl Into<String>) -> BackendError {
@@ -85,6 +90,12 @@ impl ContainerLevers {
             service: service.clone(),
             resource: *resource,
             project_dir: found.labels.get(COMPOSE_WORKING_DIR).map(PathBuf::from),
+            project: found.labels.get(COMPOSE_PROJECT).cloned(),
+            config_files: found
+                .labels
+                .get(COMPOSE_CONFIG_FILES)
+                .map(|f| f.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -177,6 +188,61 @@ impl ContainerLevers {
         Ok(())
     }
 
+    /// Refuses a change whose override would make the next `docker-compose
+    /// up -d` recreate other services (Compose 1.29 re-sorts every service's
+    /// lists once an override exists): tuning grafana must not restart the
+    /// database. A restore of the original text is never refused.
+    fn check_side_effects(
+        &self,
+        lever: &Lever,
+        r: &Resolved,
+        target: &Limits,
+    ) -> Result<(), BackendError> {
+        let (Some(dir), Some(project)) = (&r.project_dir, &r.project) else {
+            return Ok(());
+        };
+        if let Ok(bytes) = std::fs::read(self.original_path(r)) {
+            if let Ok(original) = serde_json::from_slice::<Original>(&bytes) {
+                if (original.cpus - target.cpus).abs() < 0.001 && original.memory == target.memory {
+                    return Ok(());
+                }
+            }
+        }
+        let file = OverrideFile::in_dir(dir);
+        let before = file.read().map_err(|e| failed(lever, e.to_string()))?;
+        let after = file
+            .with_limits(
+                &r.service,
+                ServiceLimits {
+                    cpus: target.cpus,
+                    memory: target.memory,
+                    memory_swap: target.memory_swap,
+                },
+            )
+            .map_err(|e| failed(lever, e.to_string()))?;
+        let effects = side_effects(
+            dir,
+            project,
+            &r.config_files,
+            before.as_deref(),
+            Some(&after),
+            &r.service,
+        )
+        .map_err(|e| failed(lever, e.to_string()))?;
+        if effects.others.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = effects.others.iter().map(|o| o.to_string()).collect();
+        Err(rejected(
+            lever,
+            format!(
+                "writing {} would make the next `docker-compose up -d` recreate other services too: {}",
+                file.path.display(),
+                list.join("; ")
+            ),
+        ))
+    }
+
     fn original_path(&self, r: &Resolved) -> PathBuf {
         let project = self.project.clone().unwrap_or_else(|| "default".into());
         self.state_dir
@@ -255,6 +321,7 @@ impl LeverBackend for ContainerLevers {
             cpus.unwrap_or(current.cpus),
             memory.unwrap_or(current.memory),
         );
+        self.check_side_effects(lever, &r, &target)?;
         let flags = match r.resource {
             Resource::Cpus => format!("--cpus {}", trim(target.cpus)),
             Resource::Memory => format!(
@@ -285,6 +352,8 @@ impl LeverBackend for ContainerLevers {
     async fn apply(&self, lever: &Lever, mv: &Move) -> Result<(), BackendError> {
         let (r, cpus, memory) = self.requested(lever, mv).await?;
         let before = self.limits(lever, &r.name).await?;
+        let target = before.resized(cpus.unwrap_or(before.cpus), memory.unwrap_or(before.memory));
+        self.check_side_effects(lever, &r, &target)?;
         if let Some(dir) = &r.project_dir {
             self.save_original(lever, &r, &OverrideFile::in_dir(dir), &before)?;
         }

@@ -213,7 +213,9 @@ impl Runtime for FakeRuntime {
             blue_view,
             green_view,
             extra_networks: Vec::new(),
-            moved_ports: vec![format!("8080/tcp -> 127.0.0.1:{}", b.port)],
+            // Fake containers publish no fixed host port (a swap with
+            // router `none` refuses those).
+            moved_ports: Vec::new(),
             address: None,
         })
     }
