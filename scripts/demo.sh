@@ -40,6 +40,15 @@ $TUNER resources --dry-run
 step "back to the demo's starting point (undo tuning kept by an earlier demo)"
 # --yes: the demo undoes its own earlier tuning without asking
 $TUNER rollback --all --yes
+# A demo stopped between its deploy and the rollback leaves grafana at the
+# deploy's 1.5 CPUs; put it back on demo/docker-compose.yml's limits so the
+# deploy below really swaps (it would otherwise have nothing to do).
+# shellcheck source=scripts/lib/demo.sh
+source scripts/lib/demo.sh
+grafana_id=$(docker ps -q --filter "label=com.docker.compose.project=$(project_name)" --filter label=com.docker.compose.service=grafana | head -n 1)
+if [ -n "$grafana_id" ] && [ "$(docker inspect -f '{{.HostConfig.NanoCpus}}' "$grafana_id")" = 1500000000 ]; then
+  $TUNER deploy grafana 0.5 256M --health-interval 1s
+fi
 
 # rate() needs a few scrapes, and a baseline wants a minute of steady load.
 step "warming up: a minute of load before the baseline"
