@@ -31,6 +31,7 @@ pub mod steps;
 pub mod swap;
 #[cfg(test)]
 mod swap_tests;
+pub mod swarm;
 
 pub use phase::Phase;
 pub use plan::Plan;
@@ -75,6 +76,14 @@ pub enum DeployError {
         target: String,
         reason: String,
     },
+    #[error("{service} is a stateful Swarm service ({reason}): a start-first update would run two copies of it at once; resize it in a maintenance window (docker service update --update-order stop-first){hint}")]
+    SwarmStateful {
+        service: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("Swarm service {service} has no healthcheck (none in its spec, none in image {image}): Swarm would call a new task ready as soon as it starts; add a healthcheck to the service (docker service update --health-cmd ...) or the image")]
+    SwarmNoHealthcheck { service: String, image: String },
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
@@ -97,6 +106,8 @@ impl DeployError {
                 | DeployError::NoHealthProbe { .. }
                 | DeployError::NothingToRollBack { .. }
                 | DeployError::RouterBlue { .. }
+                | DeployError::SwarmStateful { .. }
+                | DeployError::SwarmNoHealthcheck { .. }
         ) || matches!(
             self,
             DeployError::Docker(

@@ -26,6 +26,10 @@ pub enum Kind {
     Deploy,
     Rollback,
     InPlace,
+    /// A Swarm service update (Swarm's own start-first rollout).
+    Swarm,
+    /// Swarm's rollback to the service's previous spec.
+    SwarmRollback,
 }
 
 impl std::fmt::Display for Kind {
@@ -34,6 +38,8 @@ impl std::fmt::Display for Kind {
             Kind::Deploy => "deploy",
             Kind::Rollback => "rollback",
             Kind::InPlace => "in-place",
+            Kind::Swarm => "swarm",
+            Kind::SwarmRollback => "swarm-rollback",
         })
     }
 }
