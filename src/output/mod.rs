@@ -6,6 +6,7 @@ pub mod check;
 pub mod deploy;
 pub mod progress;
 pub mod sla;
+pub mod swarm;
 pub mod term;
 pub mod textfile;
 pub mod tune;

@@ -145,7 +145,11 @@ impl Swarm for SwarmEngine {
                 Task {
                     id: t.id.clone().unwrap_or_default(),
                     slot: t.slot,
-                    node: nodes.get(&node).cloned().unwrap_or(node),
+                    node: if node.is_empty() {
+                        "(unassigned)".to_string()
+                    } else {
+                        nodes.get(&node).cloned().unwrap_or(node)
+                    },
                     state: state_name(&status.state),
                     desired: state_name(&t.desired_state),
                     message: status.message.clone().unwrap_or_default(),
