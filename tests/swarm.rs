@@ -217,7 +217,7 @@ async fn three_replicas_are_resized_with_three_healthy_throughout() {
     }));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "Swarm: run apart with `make test` (see the file's doc)"]
 async fn no_failed_request_through_haproxy_during_a_swarm_update() {
     let _node = SwarmNode::ensure();
@@ -232,7 +232,8 @@ async fn no_failed_request_through_haproxy_during_a_swarm_update() {
         "HAProxy serves the tasks"
     );
     let mut load_cfg = LoadConfig::new(port, "/index.html");
-    load_cfg.rate = 250.0;
+    load_cfg.rate = 300.0;
+    load_cfg.workers = 48;
     load_cfg.max_duration = Duration::from_secs(90);
     let load = Load::start(load_cfg);
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -118,6 +118,9 @@ async fn deploy(
     options: &DeployOptions,
 ) -> anyhow::Result<u8> {
     let deploy_config = cx.config.deploy.clone().unwrap_or_default();
+    if let Some(a) = &deploy_config.analysis {
+        crate::deploy::analysis::validate(a).map_err(usage)?;
+    }
     let journal = journal(cx, &service);
     if options.dry_run {
         let plan = swarm::build(&cx.swarm, &service, &ask, &deploy_config)
@@ -186,7 +189,20 @@ async fn deploy(
     }
     let timeout = timeout(options, &plan)?;
     let mut shutdown = super::interrupts::from_ctrl_c(super::interrupts::DEPLOY);
+    let metrics = match &deploy_config.analysis {
+        Some(_) => Some(super::context::prometheus(&cx.config)?),
+        None => None,
+    };
+    let gate = deploy_config
+        .analysis
+        .as_ref()
+        .zip(metrics.as_ref())
+        .map(|(config, metrics)| swarm::Gate {
+            metrics: metrics as &dyn crate::metrics::Metrics,
+            config,
+        });
     let run = SwarmRun {
+        gate,
         swarm: &cx.swarm,
         journal: &journal,
         events: events.as_ref(),

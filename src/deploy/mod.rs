@@ -6,6 +6,7 @@
 //! journaled before it starts, so a run killed at any point is finished or
 //! undone by the next `tuner deploy` or `tuner deploy status` (`recover`).
 
+pub mod analysis;
 pub mod crash;
 #[cfg(test)]
 mod fakes;

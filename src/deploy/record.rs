@@ -97,6 +97,14 @@ pub enum Entry {
         phase: Phase,
         at: DateTime<Utc>,
     },
+    /// One measurement of a promotion gate's check.
+    Measured {
+        id: String,
+        check: String,
+        value: Option<f64>,
+        verdict: String,
+        at: DateTime<Utc>,
+    },
     Finished {
         id: String,
         outcome: Outcome,
@@ -198,6 +206,23 @@ impl ServiceJournal {
         Ok(())
     }
 
+    /// Journals one measured value of a promotion gate.
+    pub fn measured(
+        &self,
+        id: &str,
+        check: &str,
+        value: Option<f64>,
+        verdict: &str,
+    ) -> Result<(), JournalError> {
+        self.append(&Entry::Measured {
+            id: id.to_string(),
+            check: check.to_string(),
+            value,
+            verdict: verdict.to_string(),
+            at: Utc::now(),
+        })
+    }
+
     pub fn finished(
         &self,
         id: &str,
@@ -254,6 +279,7 @@ pub fn fold(entries: Vec<Entry>) -> Vec<History> {
                     h.live_update |= phase == Phase::LiveUpdate;
                 }
             }
+            Entry::Measured { .. } => {}
             Entry::Finished {
                 id,
                 outcome,

@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::analysis::{self, Analysis};
 use super::record::{Outcome, ServiceJournal};
 use super::{DeployError, Phase};
+use crate::config::deploy::AnalysisConfig;
 use crate::journal::Events;
+use crate::metrics::Metrics;
 use crate::runtime::swarm::{Swarm, Task};
 use crate::runtime::Limits;
 use follow::{Ending, Follow};
@@ -34,6 +37,15 @@ pub struct SwarmReport {
     pub warnings: Vec<String>,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// The promotion gate's measurements, when there is one.
+    pub analysis: Option<Analysis>,
+}
+
+/// The promotion gate: SLO checks read from Prometheus.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    pub metrics: &'a dyn Metrics,
+    pub config: &'a AnalysisConfig,
 }
 
 pub struct SwarmRun<'a> {
@@ -42,6 +54,8 @@ pub struct SwarmRun<'a> {
     pub events: &'a dyn Events,
     /// How long Swarm may take for the whole rollout.
     pub timeout: Duration,
+    /// Judged once every task runs the new spec; failing it rolls back.
+    pub gate: Option<Gate<'a>>,
 }
 
 impl SwarmRun<'_> {
@@ -91,7 +105,7 @@ impl SwarmRun<'_> {
             .await?
             .map(|s| s.limits())
             .unwrap_or(r.old);
-        let done = |outcome: Outcome| SwarmReport {
+        let done = |outcome: Outcome, analysis: Option<Analysis>| SwarmReport {
             id: r.id.clone(),
             service: r.service.clone(),
             old: r.old,
@@ -105,6 +119,7 @@ impl SwarmRun<'_> {
             warnings: warnings.clone(),
             outcome,
             seconds: started.elapsed().as_secs_f64(),
+            analysis,
         };
         let succeeded = match (&ending, plan.rollback) {
             (Ending::Completed, false) | (Ending::RolledBack(_), true) => {
@@ -113,9 +128,16 @@ impl SwarmRun<'_> {
             _ => false,
         };
         if succeeded {
+            let gated = match (self.gate, plan.rollback) {
+                (Some(gate), false) => Some(self.judge(plan, gate).await?),
+                _ => None,
+            };
+            if let Some(a) = gated.as_ref().filter(|a| !a.passed) {
+                return Err(self.roll_back_after_gate(plan, a).await?);
+            }
             self.journal
                 .finished(&r.id, Outcome::Succeeded, None, None)?;
-            return Ok(done(Outcome::Succeeded));
+            return Ok(done(Outcome::Succeeded, gated));
         }
         let (reason, aftermath) = match ending {
             Ending::RolledBack(m) if !plan.rollback => (
@@ -138,6 +160,102 @@ impl SwarmRun<'_> {
         self.journal
             .finished(&r.id, Outcome::Failed, Some(phase), Some(reason.clone()))?;
         Err(fail(reason, aftermath))
+    }
+
+    async fn judge(&self, plan: &SwarmPlan, gate: Gate<'_>) -> Result<Analysis, DeployError> {
+        self.events.step(&format!(
+            "promotion gate for {}: {} check(s), {} measurement(s) {:.0}s apart",
+            plan.record.service,
+            gate.config.checks.len(),
+            gate.config.count,
+            gate.config.interval.as_secs_f64()
+        ));
+        analysis::run(
+            gate.metrics,
+            gate.config,
+            self.events,
+            self.journal,
+            &plan.record.id,
+        )
+        .await
+    }
+
+    /// The new spec failed its gate: Swarm's own rollback returns the
+    /// service to the spec before, followed like the update was.
+    async fn roll_back_after_gate(
+        &self,
+        plan: &SwarmPlan,
+        a: &Analysis,
+    ) -> Result<DeployError, DeployError> {
+        let r = &plan.record;
+        let reason = format!(
+            "the promotion gate failed: {}",
+            a.reason.as_deref().unwrap_or("a check failed")
+        );
+        self.events
+            .step(&format!("{reason}; asking Swarm to roll back"));
+        self.journal.phase(&r.id, Phase::ServiceRollback)?;
+        let fail = |aftermath: String| DeployError::PhaseFailed {
+            service: r.service.clone(),
+            phase: Phase::ServiceRollback,
+            reason: reason.clone(),
+            aftermath,
+        };
+        let Some(live) = self.swarm.service(&plan.service_id).await? else {
+            self.journal.finished(
+                &r.id,
+                Outcome::Failed,
+                Some(Phase::ServiceRollback),
+                Some(reason.clone()),
+            )?;
+            return Ok(fail("; the service is gone".into()));
+        };
+        if let Err(e) = self.swarm.update(&live, &live.spec, true).await {
+            self.journal.finished(
+                &r.id,
+                Outcome::Failed,
+                Some(Phase::ServiceRollback),
+                Some(reason.clone()),
+            )?;
+            return Ok(fail(format!(
+                "; Swarm refused the rollback ({e}): the service still runs {}; run `tuner deploy rollback {}`",
+                r.new.describe(),
+                r.service
+            )));
+        }
+        let (ending, _) = Follow {
+            swarm: self.swarm,
+            events: self.events,
+            service: &r.service,
+            service_id: &plan.service_id,
+            started_before: live.update.as_ref().map(|u| u.started_at.clone()),
+            target: r.old,
+            replicas: plan.replicas,
+            timeout: self.timeout,
+        }
+        .run()
+        .await?;
+        let now = self
+            .swarm
+            .service(&plan.service_id)
+            .await?
+            .map(|s| s.limits())
+            .unwrap_or(r.new);
+        self.journal.finished(
+            &r.id,
+            Outcome::Failed,
+            Some(Phase::ServiceRollback),
+            Some(reason.clone()),
+        )?;
+        Ok(fail(if now.same_size(&r.old) {
+            format!("; Swarm rolled {} back to {}", r.service, now.describe())
+        } else {
+            format!(
+                "; Swarm's rollback ended {ending:?} with the service on {}: see `tuner deploy status {}`",
+                now.describe(),
+                r.service
+            )
+        }))
     }
 
     async fn follow(&self, plan: &SwarmPlan) -> Result<(Ending, Vec<Task>), DeployError> {

@@ -30,6 +30,7 @@ fn run<'a>(swarm: &'a FakeSwarm, journal: &'a ServiceJournal) -> SwarmRun<'a> {
         journal,
         events: &Silent,
         timeout: Duration::from_secs(5),
+        gate: None,
     }
 }
 
@@ -219,4 +220,116 @@ async fn recovery_closes_an_open_swarm_deploy_by_where_the_service_is() {
         .await
         .unwrap()
         .is_none());
+}
+
+mod gated {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::config::deploy::{AnalysisConfig, CheckConfig};
+    use crate::metrics::{Alert, Metrics, MetricsError, Point};
+
+    /// Prometheus answering one value, or not at all.
+    struct Fixed(Mutex<Result<Option<f64>, ()>>);
+
+    #[async_trait]
+    impl Metrics for Fixed {
+        async fn instant(&self, _: &str, query: &str) -> Result<Option<f64>, MetricsError> {
+            match *self.0.lock().unwrap() {
+                Ok(v) => Ok(v),
+                Err(()) => Err(MetricsError::Unreachable {
+                    url: format!("http://127.0.0.1:9 ({query})"),
+                    reason: "connection refused".into(),
+                }),
+            }
+        }
+        async fn range(
+            &self,
+            _: &str,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: Duration,
+        ) -> Result<Vec<Point>, MetricsError> {
+            Ok(Vec::new())
+        }
+        async fn alerts(&self) -> Result<Vec<Alert>, MetricsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn analysis() -> AnalysisConfig {
+        AnalysisConfig {
+            interval: Duration::ZERO,
+            count: 2,
+            failure_limit: 0,
+            error_limit: 0,
+            checks: vec![CheckConfig {
+                name: "error_rate".into(),
+                query: "sum(rate(errors_total[10s]))".into(),
+                max: Some(0.05),
+                min: None,
+            }],
+        }
+    }
+
+    async fn gated_run(
+        answer: Result<Option<f64>, ()>,
+    ) -> (FakeSwarm, Result<SwarmReport, DeployError>, String) {
+        let swarm = FakeSwarm::with_service("web", 2);
+        let dir = tempfile::tempdir().unwrap();
+        let journal = ServiceJournal::new(dir.path(), "web");
+        let plan = plan_for(&swarm, Ask::Resize(target())).await.unwrap();
+        let metrics = Fixed(Mutex::new(answer));
+        let config = analysis();
+        let result = SwarmRun {
+            gate: Some(Gate {
+                metrics: &metrics,
+                config: &config,
+            }),
+            ..run(&swarm, &journal)
+        }
+        .run(&plan)
+        .await;
+        let text = std::fs::read_to_string(journal.path()).unwrap();
+        (swarm, result, text)
+    }
+
+    #[tokio::test]
+    async fn a_passing_gate_promotes_and_reports_its_values() {
+        let (swarm, result, journal) = gated_run(Ok(Some(0.0))).await;
+        let report = result.unwrap();
+        let a = report.analysis.unwrap();
+        assert!(a.passed && a.measurements.len() == 2);
+        assert_eq!(swarm.state.lock().unwrap().writes.len(), 1, "no rollback");
+        assert_eq!(journal.matches("\"measured\"").count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_gate_rolls_back_through_swarm_with_the_value_shown() {
+        let (swarm, result, _) = gated_run(Ok(Some(0.4))).await;
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("promotion gate failed") && err.contains("0.4"),
+            "{err}"
+        );
+        assert!(err.contains("rolled web back to 1 CPU"), "{err}");
+        let writes = swarm.state.lock().unwrap().writes.clone();
+        assert_eq!(writes.len(), 2);
+        assert!(writes[1].1, "Swarm's rollback was asked for");
+        assert_eq!(swarm.service_now().limits().cpus, 1.0);
+    }
+
+    #[tokio::test]
+    async fn no_data_or_no_prometheus_fails_closed() {
+        for answer in [Ok(None), Err(())] {
+            let (swarm, result, _) = gated_run(answer).await;
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("failing closed"), "{err}");
+            assert_eq!(swarm.service_now().limits().cpus, 1.0);
+        }
+    }
 }
