@@ -247,3 +247,73 @@ async fn no_failed_request_through_haproxy_during_a_swarm_update() {
     assert_eq!(report.failed(), 0, "{}", report.summary());
     assert!(report.rate() >= 200.0, "{}", report.summary());
 }
+
+/// A web service whose tasks report `app_error_ratio` on /metrics: 0.5
+/// when their memory limit is `bad_memory`, else 0 (the new tasks of a
+/// deploy to that limit "serve errors").
+fn reporting_service(scope: &mut SwarmScope, what: &str, bad_memory: u64) -> String {
+    let script = format!(
+        "/bin/busybox mkdir -p /tmp/www && /bin/busybox cp /www/healthz /www/index.html /tmp/www/ && lim=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); \
+         if [ \"$lim\" = {bad_memory} ]; then r=0.5; else r=0; fi; \
+         echo \"app_error_ratio $r\" > /tmp/www/metrics; exec /bin/httpd -f -p 8080 -h /tmp/www"
+    );
+    scope.service_cmd(
+        what,
+        WEB_HC,
+        1,
+        &["--entrypoint", "/bin/sh"],
+        &["-c", &script],
+    )
+}
+
+const GATE: &str = "deploy:\n  analysis:\n    interval: 1s\n    count: 3\n    checks:\n      - name: error_ratio\n        query: max(app_error_ratio)\n        max: 0.05\n";
+
+async fn gated_deploy(bad_memory: u64, memory: &str) -> (std::process::Output, (i64, i64)) {
+    let _node = SwarmNode::ensure();
+    let mut scope = SwarmScope::new();
+    let svc = reporting_service(&mut scope, "gated", bad_memory);
+    let port = support::free_publish_port();
+    let _lb = scope.haproxy(&svc, port);
+    let prom = support::swarm::Scraper::start(&format!("127.0.0.1:{port}"));
+    assert!(
+        support::wait_until(Duration::from_secs(40), || prom
+            .instant("max(app_error_ratio)")
+            == Some(0.0)),
+        "Prometheus scrapes the service through HAProxy"
+    );
+    let cfg = config(&format!("{}", GATE));
+    let text = std::fs::read_to_string(cfg.path().join("tuner.yaml")).expect("read cfg");
+    let text = text.replace("url: http://127.0.0.1:9", &format!("url: {}", prom.url));
+    std::fs::write(cfg.path().join("tuner.yaml"), text).expect("write cfg");
+    let out = tuner(&cfg, &["deploy", &svc, "0.5", memory, "--output", "json"]).await;
+    let limits = scope.limits(&svc);
+    (out, limits)
+}
+
+#[tokio::test]
+#[ignore = "Swarm: run apart with `make test` (see the file's doc)"]
+async fn a_gate_whose_check_fails_rolls_back_with_the_value_shown() {
+    let (out, limits) = gated_deploy(192 << 20, "192M").await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("promotion gate failed") && stderr.contains("0.5"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(limits, (1_000_000_000, 256 << 20), "rolled back by Swarm");
+}
+
+#[tokio::test]
+#[ignore = "Swarm: run apart with `make test` (see the file's doc)"]
+async fn a_gate_whose_checks_pass_promotes() {
+    let (out, limits) = gated_deploy(100 << 20, "192M").await;
+    assert!(out.status.success(), "{}", show(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["result"]["analysis"]["passed"], true, "{json}");
+    assert_eq!(
+        json["result"]["analysis"]["measurements"][0]["value"], 0.0,
+        "{json}"
+    );
+    assert_eq!(limits, (500_000_000, 192 << 20));
+}

@@ -98,6 +98,18 @@ impl SwarmScope {
     /// Creates a replicated service of `image` on the overlay (dnsrr),
     /// 1 CPU / 256M, stop grace 3 s, and waits until it has converged.
     pub fn service(&mut self, what: &str, image: &str, replicas: u32, extra: &[&str]) -> String {
+        self.service_cmd(what, image, replicas, extra, &[])
+    }
+
+    /// Like `service`, with `command` after the image.
+    pub fn service_cmd(
+        &mut self,
+        what: &str,
+        image: &str,
+        replicas: u32,
+        extra: &[&str],
+        command: &[&str],
+    ) -> String {
         let name = self.name(what);
         let replicas = replicas.to_string();
         let mut args = vec![
@@ -122,6 +134,7 @@ impl SwarmScope {
         ];
         args.extend_from_slice(extra);
         args.push(image);
+        args.extend_from_slice(command);
         self.services.push(name.clone());
         let out = docker_try(&args);
         assert!(
@@ -333,4 +346,69 @@ pub fn config(extra: &str) -> tempfile::TempDir {
     );
     std::fs::write(dir.path().join("tuner.yaml"), text).expect("write tuner.yaml");
     dir
+}
+
+/// A real Prometheus on loopback scraping `target` (host:port) every
+/// second; killed on drop.
+pub struct Scraper {
+    pub url: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Scraper {
+    pub fn start(target: &str) -> Scraper {
+        let dir = tempfile::Builder::new()
+            .prefix("tswarm-prom-")
+            .tempdir()
+            .expect("temp dir");
+        let port = super::free_port();
+        let cfg = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), cfg).expect("write prometheus.yml");
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus (scripts/setup.sh installs it)");
+        Scraper {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// The value of an instant query, when there is one.
+    pub fn instant(&self, query: &str) -> Option<f64> {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "--max-time",
+                "2",
+                &format!("{}/api/v1/query", self.url),
+                "--data-urlencode",
+            ])
+            .arg(format!("query={query}"))
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
