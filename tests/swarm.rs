@@ -19,7 +19,6 @@ use support::load::{Load, LoadConfig};
 use support::swap::{run_tuner, show};
 use support::swarm::{config, SwarmNode, SwarmScope};
 
-const APART: &str = "Swarm: run apart with `make test` (see the file's doc)";
 const LIMIT: Duration = Duration::from_secs(180);
 
 async fn tuner(cfg: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
@@ -37,7 +36,6 @@ async fn tuner(cfg: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 #[ignore = "Swarm: run apart with `make test` (see the file's doc)"]
 async fn update_with_new_limits_through_swarms_rollout() {
-    let _ = APART;
     let _node = SwarmNode::ensure();
     let mut scope = SwarmScope::new();
     let svc = scope.service("web", WEB_HC, 1, &[]);
@@ -281,7 +279,7 @@ async fn gated_deploy(bad_memory: u64, memory: &str) -> (std::process::Output, (
             == Some(0.0)),
         "Prometheus scrapes the service through HAProxy"
     );
-    let cfg = config(&format!("{}", GATE));
+    let cfg = config(GATE);
     let text = std::fs::read_to_string(cfg.path().join("tuner.yaml")).expect("read cfg");
     let text = text.replace("url: http://127.0.0.1:9", &format!("url: {}", prom.url));
     std::fs::write(cfg.path().join("tuner.yaml"), text).expect("write cfg");
