@@ -45,9 +45,12 @@ pub async fn run_if_swarm(cli: &Cli, args: &DeployArgs) -> anyhow::Result<Option
         _ => None,
     };
     let config = crate::config::load(cli.config.as_deref())?;
-    let swarm = DockerRuntime::connect(config.docker.host.as_deref())
-        .await?
-        .swarm();
+    // An engine that cannot be reached is the container path's to report,
+    // with its own checks (router config, ...) first.
+    let Ok(runtime) = DockerRuntime::connect(config.docker.host.as_deref()).await else {
+        return Ok(None);
+    };
+    let swarm = runtime.swarm();
     let Some(service) = swarm.service(name).await? else {
         return Ok(None);
     };
