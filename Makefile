@@ -54,6 +54,8 @@ test: ## Everything CI runs: setup if needed, fmt, clippy, all unit and integrat
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --all-targets
+	# Swarm tests run apart: joining or leaving a swarm disturbs every container's networks.
+	TUNER_TEST_LEAVE_SWARM=1 cargo test --test swarm -- --test-threads=1 --include-ignored
 
 lint: ## rustfmt, clippy, the module-layer check (no cycles), shellcheck, cargo-deny (licenses, bans, sources)
 	cargo fmt --check

@@ -38,6 +38,9 @@ struct Context_ {
 }
 
 pub async fn run(cli: &Cli, args: &DeployArgs) -> anyhow::Result<u8> {
+    if let Some(code) = super::deploy_swarm::run_if_swarm(cli, args).await? {
+        return Ok(code);
+    }
     match &args.action {
         Some(DeployAction::Status { service, project }) => {
             status(cli, service, project.clone()).await

@@ -7,6 +7,7 @@ pub mod check;
 pub mod consent;
 pub mod context;
 pub mod deploy;
+mod deploy_swarm;
 pub mod docs;
 pub mod health;
 pub mod interrupts;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use super::analysis::{AnalysisConfig, CheckConfig};
 pub use super::haproxy::HaproxyConfig;
 
 /// Services a blue-green swap refuses by default: two copies of a database,
@@ -28,6 +29,8 @@ pub struct DeployConfig {
     pub router: RouterConfig,
     /// node_exporter textfile-collector directory for deploy metrics.
     pub metrics_textfile_dir: Option<PathBuf>,
+    /// Promotion gate: SLO checks the new version must pass.
+    pub analysis: Option<AnalysisConfig>,
 }
 
 impl Default for DeployConfig {
@@ -37,6 +40,7 @@ impl Default for DeployConfig {
             stateless: Vec::new(),
             router: RouterConfig::default(),
             metrics_textfile_dir: None,
+            analysis: None,
         }
     }
 }

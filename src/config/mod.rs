@@ -1,5 +1,6 @@
 //! Typed configuration: loading, validation with file:line:col errors, units.
 
+pub mod analysis;
 pub mod deploy;
 pub mod dsn;
 pub mod envfile;

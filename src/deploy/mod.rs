@@ -6,6 +6,7 @@
 //! journaled before it starts, so a run killed at any point is finished or
 //! undone by the next `tuner deploy` or `tuner deploy status` (`recover`).
 
+pub mod analysis;
 pub mod crash;
 #[cfg(test)]
 mod fakes;
@@ -31,6 +32,7 @@ pub mod steps;
 pub mod swap;
 #[cfg(test)]
 mod swap_tests;
+pub mod swarm;
 
 pub use phase::Phase;
 pub use plan::Plan;
@@ -84,6 +86,14 @@ pub enum DeployError {
         target: String,
         reason: String,
     },
+    #[error("{service} is a stateful Swarm service ({reason}): a start-first update would run two copies of it at once; resize it in a maintenance window (docker service update --update-order stop-first){hint}")]
+    SwarmStateful {
+        service: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("Swarm service {service} has no healthcheck (none in its spec, none in image {image}): Swarm would call a new task ready as soon as it starts; add a healthcheck to the service (docker service update --health-cmd ...) or the image")]
+    SwarmNoHealthcheck { service: String, image: String },
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
@@ -108,6 +118,8 @@ impl DeployError {
                 | DeployError::RouterBlue { .. }
                 | DeployError::SideEffects { .. }
                 | DeployError::FixedPorts { .. }
+                | DeployError::SwarmStateful { .. }
+                | DeployError::SwarmNoHealthcheck { .. }
         ) || matches!(
             self,
             DeployError::Docker(

@@ -27,6 +27,10 @@ pub enum Phase {
     Verify,
     /// In-place strategy: live update of the running container.
     LiveUpdate,
+    /// Swarm: the service update is written and followed.
+    ServiceUpdate,
+    /// Swarm: its rollback to the previous spec is asked for and followed.
+    ServiceRollback,
 }
 
 impl Phase {
@@ -56,13 +60,19 @@ impl Phase {
             Phase::Persist => "persist",
             Phase::Verify => "verify",
             Phase::LiveUpdate => "live-update",
+            Phase::ServiceUpdate => "service-update",
+            Phase::ServiceRollback => "service-rollback",
         }
     }
 
     pub fn parse(name: &str) -> Option<Phase> {
         Phase::SWAP
             .into_iter()
-            .chain([Phase::LiveUpdate])
+            .chain([
+                Phase::LiveUpdate,
+                Phase::ServiceUpdate,
+                Phase::ServiceRollback,
+            ])
             .find(|p| p.name() == name)
     }
 }

@@ -26,6 +26,10 @@ pub enum Kind {
     Deploy,
     Rollback,
     InPlace,
+    /// A Swarm service update (Swarm's own start-first rollout).
+    Swarm,
+    /// Swarm's rollback to the service's previous spec.
+    SwarmRollback,
 }
 
 impl std::fmt::Display for Kind {
@@ -34,6 +38,8 @@ impl std::fmt::Display for Kind {
             Kind::Deploy => "deploy",
             Kind::Rollback => "rollback",
             Kind::InPlace => "in-place",
+            Kind::Swarm => "swarm",
+            Kind::SwarmRollback => "swarm-rollback",
         })
     }
 }
@@ -89,6 +95,14 @@ pub enum Entry {
     Phase {
         id: String,
         phase: Phase,
+        at: DateTime<Utc>,
+    },
+    /// One measurement of a promotion gate's check.
+    Measured {
+        id: String,
+        check: String,
+        value: Option<f64>,
+        verdict: String,
         at: DateTime<Utc>,
     },
     Finished {
@@ -192,6 +206,23 @@ impl ServiceJournal {
         Ok(())
     }
 
+    /// Journals one measured value of a promotion gate.
+    pub fn measured(
+        &self,
+        id: &str,
+        check: &str,
+        value: Option<f64>,
+        verdict: &str,
+    ) -> Result<(), JournalError> {
+        self.append(&Entry::Measured {
+            id: id.to_string(),
+            check: check.to_string(),
+            value,
+            verdict: verdict.to_string(),
+            at: Utc::now(),
+        })
+    }
+
     pub fn finished(
         &self,
         id: &str,
@@ -248,6 +279,7 @@ pub fn fold(entries: Vec<Entry>) -> Vec<History> {
                     h.live_update |= phase == Phase::LiveUpdate;
                 }
             }
+            Entry::Measured { .. } => {}
             Entry::Finished {
                 id,
                 outcome,

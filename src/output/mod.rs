@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod progress;
 pub mod resources;
 pub mod sla;
+pub mod swarm;
 pub mod term;
 pub mod textfile;
 pub mod tune;

@@ -24,6 +24,7 @@ pub mod fake;
 pub mod find;
 pub mod limits;
 pub mod port;
+pub mod swarm;
 
 pub use compose_override::{OverrideError, OverrideFile};
 pub use container::{

@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod prometheus;
 pub mod secured;
 pub mod swap;
+pub mod swarm;
 pub mod tune;
 
 use std::net::TcpListener;

@@ -79,6 +79,11 @@ impl DockerRuntime {
     }
 
     /// Where the engine is (`unix:///var/run/docker.sock`), for messages.
+    /// The Swarm services API over the same connection.
+    pub fn swarm(&self) -> crate::runtime::swarm::SwarmEngine {
+        crate::runtime::swarm::SwarmEngine::new(self.docker.clone())
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }
