@@ -18,3 +18,4 @@ pub mod output;
 pub mod postgres;
 pub mod runtime;
 pub mod tune;
+pub mod watch;

@@ -10,6 +10,7 @@
 //! file and config hash live here too: they are how a resize survives
 //! `docker-compose up -d`.
 
+pub mod cgroup;
 pub mod compose_hash;
 pub mod compose_override;
 pub mod container;
