@@ -111,6 +111,13 @@ pub enum Command {
   tuner check run_stats.csv --budget ci/budget.yaml
   tuner check pgbench_log.4242 --baseline main.yaml")]
     Check(CheckArgs),
+    /// Keep every container's limits matched to its real use (a daemon, or --once)
+    #[command(after_help = "Examples:
+  tuner watch --once --dry-run    what one check would change; nothing changes
+  tuner watch --once              one check, for cron
+  tuner watch --interval 1m       every minute; /health and /metrics on watch.listen
+  curl -s 127.0.0.1:9479/metrics  adjustments, usage, limits, last decision")]
+    Watch(WatchArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = "Examples:
   tuner completions bash > /etc/bash_completion.d/tuner
@@ -136,6 +143,22 @@ pub struct BaselineArgs {
     /// Where to write the baseline [default: baseline.yaml beside the project root]
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// One check, then exit (for cron)
+    #[arg(long)]
+    pub once: bool,
+    /// Decide and print; change nothing (no update, no state, no journal)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Time between checks [default: watch.interval, else 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Where to serve /health and /metrics [default: watch.listen]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

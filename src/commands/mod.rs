@@ -14,6 +14,7 @@ pub mod rollback;
 pub mod status;
 pub mod textfile;
 pub mod tune;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(&cli, args).await,
         Command::Check(args) => check::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
+        Command::Watch(args) => watch::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),
         Command::Tune(args) => {

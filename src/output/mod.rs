@@ -9,6 +9,7 @@ pub mod sla;
 pub mod term;
 pub mod textfile;
 pub mod tune;
+pub mod watch;
 
 use comfy_table::presets::{ASCII_BORDERS_ONLY, UTF8_BORDERS_ONLY};
 use comfy_table::{Cell, ContentArrangement, Table};

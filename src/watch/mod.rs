@@ -5,7 +5,11 @@
 //! same lock and journal deploy uses (`apply`). What must survive a restart
 //! lives in `state`; `/health` and `/metrics` are served by `server`.
 
+pub mod apply;
+pub mod cycle;
 pub mod policy;
+pub mod server;
+pub mod source;
 pub mod state;
 
 pub use policy::{decide, Adjustment, Decision, Direction, Reading};
