@@ -309,7 +309,7 @@ fn memory_move(
             ));
             return None;
         }
-        let floor = floor(cfg, st);
+        let floor = floor(cfg, st).max(r.memory_used + margin(r.memory_used));
         let to = round_mib_up(((from as f64 * (1.0 - cfg.lower_by)) as u64).max(floor));
         if to >= from {
             skipped.push(format!(
@@ -341,6 +341,18 @@ fn memory_move(
         return None;
     }
     Some(Move { from, to })
+}
+
+/// The headroom the engine side demands above the working set before it
+/// shrinks a limit (`Runtime::check_memory_fits`): deciding below it would
+/// only earn a refusal.
+fn margin(used: u64) -> u64 {
+    crate::runtime::MemoryUsage {
+        usage: used,
+        inactive_file: 0,
+        limit: 0,
+    }
+    .margin()
 }
 
 /// The lowest memory limit allowed: the observed peak plus its margin, and
