@@ -464,3 +464,92 @@ fn wait_child(
     let _ = child.wait();
     None
 }
+
+/// Kills a spawned server when the test ends, even on failure.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn usage_from_prometheus_cadvisor_style_series_drives_the_same_policy() {
+    let stack = Stack::new(&["busy"], "");
+    let id = stack.run("busy", "0.2", "128m", IDLE);
+    let name = stack.scope.name("busy");
+    // Synthetic cAdvisor-style series for the real container, through a
+    // real node_exporter textfile collector and a real Prometheus.
+    let d = stack.dir.path().to_path_buf();
+    std::fs::create_dir_all(d.join("textfile")).expect("textfile dir");
+    std::fs::write(
+        d.join("textfile/cadvisor.prom"),
+        format!(
+            "container_cpu_cores{{name=\"{name}\"}} 0.19\ncontainer_memory_working_set_bytes{{name=\"{name}\"}} 67108864\ncontainer_spec_cpu_cores{{name=\"{name}\"}} 0.2\ncontainer_spec_memory_limit_bytes{{name=\"{name}\"}} 134217728\ncontainer_oom_events_total{{name=\"{name}\"}} 0\n"
+        ),
+    )
+    .expect("series");
+    let exporter_port = free_port();
+    let _exporter = Server(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
+            .args(["--collector.disable-defaults", "--collector.textfile"])
+            .arg(format!(
+                "--collector.textfile.directory={}/textfile",
+                d.display()
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start node_exporter"),
+    );
+    let prom_port = free_port();
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"),
+    )
+    .expect("prometheus.yml");
+    let _prometheus = Server(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}/prometheus.yml", d.display()))
+            .arg(format!("--storage.tsdb.path={}/data", d.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let url = format!("http://127.0.0.1:{prom_port}");
+    let scraped = wait_until(Duration::from_secs(30), || {
+        Command::new("curl")
+            .args([
+                "-sf",
+                "-G",
+                &format!("{url}/api/v1/query"),
+                "--data-urlencode",
+            ])
+            .arg("query=container_cpu_cores")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&name))
+            .unwrap_or(false)
+    });
+    assert!(scraped, "Prometheus never scraped the series");
+    let config = std::fs::read_to_string(stack.path("tuner.yaml"))
+        .unwrap_or_default()
+        .replace("url: http://127.0.0.1:1", &format!("url: {url}"))
+        .replace(
+            "watch:\n",
+            "watch:\n  source: prometheus\n  memory_min: 128M\n  prometheus:\n    cpu: container_cpu_cores\n    memory: container_memory_working_set_bytes\n    cpu_limit: container_spec_cpu_cores\n    memory_limit: container_spec_memory_limit_bytes\n    oom: container_oom_events_total\n",
+        );
+    std::fs::write(stack.path("tuner.yaml"), config).expect("config");
+    for n in 1..=2 {
+        let check = stack.once(&[]);
+        assert_eq!(check["source"], "prometheus");
+        assert_eq!(decision(&check, "busy"), "hold", "check {n}: {check}");
+    }
+    let check = stack.once(&[]);
+    assert_eq!(decision(&check, "busy"), "adjust", "{check}");
+    assert_eq!(nano(&id), 250_000_000, "95% of 0.2 CPU: +25%");
+}

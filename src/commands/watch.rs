@@ -16,6 +16,7 @@ use crate::runtime::cgroup::Cgroups;
 use crate::runtime::DockerRuntime;
 use crate::watch::apply::{Applied, Applier};
 use crate::watch::cycle::{CheckReport, Watch};
+use crate::watch::prometheus::PrometheusSource;
 use crate::watch::server::{self, Shared};
 use crate::watch::source::{CgroupSource, DockerSource, UsageSource};
 use crate::watch::state;
@@ -24,6 +25,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
     let config = super::context::load_config(cli)?;
     let cfg = settings(config.watch.clone().unwrap_or_default(), args)?;
     let runtime = DockerRuntime::connect(config.docker.host.as_deref()).await?;
+    let prometheus;
     let source: Box<dyn UsageSource + '_> = match cfg.source {
         SourceKind::Cgroup => {
             if !cfg.cgroup_root.is_dir() {
@@ -39,10 +41,11 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
         }
         SourceKind::Docker => Box::new(DockerSource { runtime: &runtime }),
         SourceKind::Prometheus => {
-            return Err(UsageError(
-                "watch.source: prometheus is not available in this build; use cgroup (default) or docker".into(),
-            )
-            .into())
+            prometheus = super::context::prometheus(&config)?;
+            Box::new(PrometheusSource {
+                client: &prometheus,
+                queries: cfg.prometheus.clone(),
+            })
         }
     };
     let state_dir = &config.paths.state_dir;

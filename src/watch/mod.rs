@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cycle;
 pub mod policy;
+pub mod prometheus;
 pub mod server;
 pub mod source;
 pub mod state;
