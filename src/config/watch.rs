@@ -236,3 +236,44 @@ fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const BASE: &str = "prometheus:\n  url: http://127.0.0.1:9090\npostgres:\n  dsn: postgres://u@h/db\nprofile: t\nmetrics:\n  up:\n    query: up\n    unit: ratio\n    window: 30s\nprofiles:\n  t: {}\n";
+
+    fn load(watch: &str) -> Result<super::WatchConfig, String> {
+        let text = format!("{BASE}watch:\n{watch}");
+        crate::config::load::from_str(Path::new("tuner.yaml"), &text)
+            .map(|c| c.watch.unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_number_is_configurable_with_units() {
+        let c = load("  high: 90%\n  low: 20\n  checks: 5\n  cooldown: 1h\n  memory_min: 32M\n  oom_raise_min: 1G\n  cpu_max: 4\n").unwrap();
+        assert_eq!((c.high, c.low, c.checks), (0.9, 0.2, 5));
+        assert_eq!(c.cooldown.as_secs(), 3600);
+        assert_eq!((c.memory_min, c.oom_raise_min), (32 << 20, 1 << 30));
+        assert_eq!(c.cpu_max, 4.0);
+        assert_eq!(c.max_per_day, 6, "the rest keeps its default");
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        let e = load("  checks: 3\n  hihg: 80%\n").unwrap_err();
+        assert!(e.contains("tuner.yaml:") && e.contains("hihg"), "{e}");
+        let e = load("  memory_min: 0\n").unwrap_err();
+        assert!(e.contains("tuner.yaml:") && e.contains("zero"), "{e}");
+        let e = load("  memory_min: lots\n").unwrap_err();
+        assert!(e.contains("tuner.yaml:"), "{e}");
+        let e = load("  interval: 2h\n  low: 95%\n  listen: 10.0.0.1:80\n").unwrap_err();
+        assert!(e.contains("tuner.yaml:14:3: watch.interval"), "{e}");
+        assert!(e.contains("tuner.yaml:15:3: watch.low"), "{e}");
+        assert!(
+            e.contains("tuner.yaml:16:3: watch.listen") && e.contains("loopback"),
+            "{e}"
+        );
+    }
+}
