@@ -553,3 +553,6 @@ fn usage_from_prometheus_cadvisor_style_series_drives_the_same_policy() {
     assert_eq!(decision(&check, "busy"), "adjust", "{check}");
     assert_eq!(nano(&id), 250_000_000, "95% of 0.2 CPU: +25%");
 }
+
+#[path = "../bench/watch_cycle.rs"]
+mod bench_cycle;

@@ -104,18 +104,26 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
     let seen_by_check = shutdown.clone();
     let mut code = OK;
     loop {
-        let report = tokio::select! {
-            r = watch.check(&mut saved, &seen_by_check) => r?,
+        let result = tokio::select! {
+            r = watch.check(&mut saved, &seen_by_check) => r,
             _ = shutdown.reached(2) => {
                 anyhow::bail!("aborted mid-check; the next `tuner watch` finishes or undoes any open adjustment");
             }
         };
-        if let Ok(mut s) = stats.lock() {
-            s.record(&report);
-        }
-        render(cli.output, &report)?;
-        if report.rows.iter().any(failed) {
-            code = FAILURE;
+        match result {
+            Ok(report) => {
+                if let Ok(mut s) = stats.lock() {
+                    s.record(&report);
+                }
+                render(cli.output, &report)?;
+                if report.rows.iter().any(failed) {
+                    code = FAILURE;
+                }
+            }
+            Err(e) if args.once => return Err(e.into()),
+            // A daemon outlives a blip of the engine or the disk: the next
+            // check reads everything afresh.
+            Err(e) => eprintln!("error: {e}; trying again at the next check"),
         }
         if args.once || shutdown.count() > 0 {
             break;
