@@ -18,7 +18,7 @@ use crate::watch::apply::{Applied, Applier};
 use crate::watch::cycle::{CheckReport, Watch};
 use crate::watch::prometheus::PrometheusSource;
 use crate::watch::server::{self, Shared};
-use crate::watch::source::{CgroupSource, DockerSource, UsageSource};
+use crate::watch::source::{CgroupSource, DockerSource, UsageSource, WithFallback};
 use crate::watch::state;
 
 pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
@@ -35,8 +35,11 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
                 ))
                 .into());
             }
-            Box::new(CgroupSource {
-                cgroups: Cgroups::new(&cfg.cgroup_root),
+            Box::new(WithFallback {
+                first: Box::new(CgroupSource {
+                    cgroups: Cgroups::new(&cfg.cgroup_root),
+                }),
+                last: Box::new(DockerSource { runtime: &runtime }),
             })
         }
         SourceKind::Docker => Box::new(DockerSource { runtime: &runtime }),

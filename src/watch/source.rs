@@ -119,3 +119,103 @@ impl UsageSource for DockerSource<'_> {
         futures::future::join_all(reads).await.into_iter().collect()
     }
 }
+
+/// A source, and the Docker stats API for the containers it cannot read
+/// (a cgroup tree that is not mounted here, a layout not found): the last
+/// resort only where needed.
+pub struct WithFallback<'a> {
+    pub first: Box<dyn UsageSource + 'a>,
+    pub last: Box<dyn UsageSource + 'a>,
+}
+
+#[async_trait]
+impl UsageSource for WithFallback<'_> {
+    fn name(&self) -> &'static str {
+        self.first.name()
+    }
+
+    async fn read(&self, containers: &[Managed]) -> Samples {
+        let mut samples = self.first.read(containers).await;
+        let missing: Vec<Managed> = containers
+            .iter()
+            .filter(|c| !matches!(samples.get(&c.container_id), Some(Ok(_))))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return samples;
+        }
+        for (id, sample) in self.last.read(&missing).await {
+            let first_error = samples
+                .get(&id)
+                .and_then(|s| s.as_ref().err())
+                .cloned()
+                .unwrap_or_default();
+            let sample = sample.map_err(|e| format!("{first_error}; docker stats: {e}"));
+            samples.insert(id, sample);
+        }
+        samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers for the ids it knows, errs for the rest; counts its calls.
+    struct Fixed(Vec<&'static str>, std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl UsageSource for Fixed {
+        fn name(&self) -> &'static str {
+            "fixed"
+        }
+
+        async fn read(&self, containers: &[Managed]) -> Samples {
+            self.1
+                .fetch_add(containers.len(), std::sync::atomic::Ordering::SeqCst);
+            containers
+                .iter()
+                .map(|c| {
+                    let s = if self.0.contains(&c.container_id.as_str()) {
+                        Ok(Sample {
+                            read_at: Utc::now(),
+                            cpu: Cpu::Counter(1.0),
+                            cpu_limit: 1.0,
+                            memory_used: 1,
+                            memory_limit: 2,
+                            oom_kills: 0,
+                        })
+                    } else {
+                        Err(format!("{} cannot read", c.container_id))
+                    };
+                    (c.container_id.clone(), s)
+                })
+                .collect()
+        }
+    }
+
+    fn managed(id: &str) -> Managed {
+        Managed {
+            service: id.into(),
+            container_id: id.into(),
+            container_name: id.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_resort_reads_only_what_the_first_could_not() {
+        let source = WithFallback {
+            first: Box::new(Fixed(vec!["a"], Default::default())),
+            last: Box::new(Fixed(vec!["b"], Default::default())),
+        };
+        let s = source
+            .read(&[managed("a"), managed("b"), managed("c")])
+            .await;
+        assert!(s["a"].is_ok() && s["b"].is_ok());
+        let err = s["c"].as_ref().unwrap_err();
+        assert!(
+            err.contains("c cannot read; docker stats: c cannot read"),
+            "{err}"
+        );
+    }
+}
