@@ -141,8 +141,10 @@ fn nano(container: &str) -> i64 {
     facts(container).nano_cpus
 }
 
-/// Two busy loops: above 80% of a 0.2 CPU limit even on a shared host.
-const BUSY: &str = "while :; do :; done & while :; do :; done";
+/// Four busy loops: above 80% of a 0.2 CPU limit even on a busy shared
+/// host, where CFS hands each runnable thread only a slice.
+const BUSY: &str =
+    "while :; do :; done & while :; do :; done & while :; do :; done & while :; do :; done";
 const IDLE: &str = "exec sleep 3600";
 
 #[test]
