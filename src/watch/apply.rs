@@ -354,3 +354,175 @@ pub fn bytes(b: u64) -> String {
         format_bytes(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::fake::{FakeContainer, FakeRuntime, Op};
+    use crate::watch::policy::Move;
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        runtime: FakeRuntime,
+        journal: Journal,
+        locks: Locks,
+        id: String,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = FakeRuntime::new();
+        let id = runtime.add(FakeContainer::serving("web-1", &[]));
+        let journal = Journal::new(dir.path().join("journal.jsonl"));
+        let locks = Locks::new(dir.path(), "tuner watch");
+        Setup {
+            dir,
+            runtime,
+            journal,
+            locks,
+            id,
+        }
+    }
+
+    impl Setup {
+        fn applier(&self) -> Applier<'_> {
+            Applier {
+                runtime: &self.runtime,
+                journal: &self.journal,
+                locks: &self.locks,
+                compose_dir: Some(self.dir.path().to_path_buf()),
+                changelog: self.dir.path().join("CHANGELOG_TUNING.md"),
+            }
+        }
+
+        fn managed(&self) -> Managed {
+            Managed {
+                service: "web".into(),
+                container_id: self.id.clone(),
+                container_name: "web-1".into(),
+            }
+        }
+
+        fn outcomes(&self) -> Vec<Outcome> {
+            self.journal
+                .entries_of::<Entry>(MODULE, None)
+                .unwrap()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Entry::Outcome { outcome, .. } => Some(outcome),
+                    Entry::Intent { .. } => None,
+                })
+                .collect()
+        }
+    }
+
+    fn raise() -> Adjustment {
+        Adjustment {
+            cpus: Some(Move {
+                from: 1.0,
+                to: 1.25,
+            }),
+            memory: Some(Move {
+                from: 256 << 20,
+                to: 320 << 20,
+            }),
+            reason: "test".into(),
+            oom: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_adjustment_is_journaled_applied_and_persisted() {
+        let s = setup();
+        let done = s
+            .applier()
+            .apply(&s.managed(), &raise(), Utc::now())
+            .await
+            .unwrap();
+        assert!(matches!(done, Applied::Done { .. }), "{done:?}");
+        let live = s.runtime.get(&s.id).unwrap().limits;
+        assert_eq!(
+            (live.cpus, live.memory, live.memory_swap),
+            (1.25, 320 << 20, 640 << 20)
+        );
+        assert_eq!(s.outcomes(), vec![Outcome::Succeeded]);
+        let over =
+            std::fs::read_to_string(s.dir.path().join("docker-compose.override.yml")).unwrap();
+        assert!(over.contains("mem_limit: 320m"), "{over}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_update_is_journaled_as_failed_and_changes_nothing() {
+        let s = setup();
+        s.runtime.fail_once(Op::UpdateLimits, None);
+        let r = s
+            .applier()
+            .apply(&s.managed(), &raise(), Utc::now())
+            .await
+            .unwrap();
+        assert!(matches!(r, Applied::Failed { id: Some(_), .. }), "{r:?}");
+        assert_eq!(s.runtime.get(&s.id).unwrap().limits.cpus, 1.0);
+        assert_eq!(s.outcomes(), vec![Outcome::Failed]);
+        assert!(!s.dir.path().join("docker-compose.override.yml").exists());
+    }
+
+    #[tokio::test]
+    async fn a_service_held_by_a_deploy_is_left_alone() {
+        let s = setup();
+        let deploy = Locks::new(s.dir.path(), "tuner deploy");
+        // A second `Locks` stands for another process: flock excludes it too.
+        let _held = deploy
+            .acquire(&Target::Service("web".into()), "deploy of web")
+            .unwrap();
+        let r = s
+            .applier()
+            .apply(&s.managed(), &raise(), Utc::now())
+            .await
+            .unwrap();
+        assert!(matches!(r, Applied::Busy { .. }), "{r:?}");
+        assert!(s.outcomes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn recovery_keeps_an_applied_change_and_undoes_an_unapplied_one() {
+        let s = setup();
+        let old = s.runtime.get(&s.id).unwrap().limits;
+        let new = old.resized(1.25, 320 << 20);
+        let intent = |id: &str| Entry::Intent {
+            id: id.into(),
+            service: "web".into(),
+            container_id: s.id.clone(),
+            container: "web-1".into(),
+            old,
+            new,
+            reason: "test".into(),
+            at: Utc::now(),
+        };
+        let target = Target::Service("web".into());
+        // Killed before the update: put back (it already has the old limits).
+        s.journal
+            .append_as(MODULE, Some(&target), &intent("a"))
+            .unwrap();
+        let notes = s.applier().recover().await.unwrap();
+        assert!(notes[0].contains("keeps"), "{notes:?}");
+        // Killed after the update: kept, override written again.
+        s.journal
+            .append_as(MODULE, Some(&target), &intent("b"))
+            .unwrap();
+        s.runtime
+            .update_limits(&s.id, Some(1.25), Some(320 << 20))
+            .await
+            .unwrap();
+        let notes = s.applier().recover().await.unwrap();
+        assert!(notes[0].contains("kept"), "{notes:?}");
+        assert_eq!(
+            s.outcomes(),
+            vec![Outcome::RecoveredUndone, Outcome::RecoveredFinished]
+        );
+        assert!(s.dir.path().join("docker-compose.override.yml").exists());
+        assert!(
+            s.applier().recover().await.unwrap().is_empty(),
+            "idempotent"
+        );
+    }
+}
