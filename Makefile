@@ -77,8 +77,9 @@ performance-tuning: build ## Closed-loop tuning on the demo stack (15 min window
 demo: setup dev-up build ## The whole tour on the demo stack: baseline, status, a short tune run, a deploy
 	scripts/demo.sh
 
-bench: build ## Benchmarks: status and dev-up, deploy swap vs naive/Swarm, check on k6 streams (BENCHMARKS.md), tune vs PGTune (bench/TUNE_RESULTS.md)
+bench: build ## Benchmarks: status and dev-up, deploy swap vs naive/Swarm, check on k6 streams, watch footprint and cycle (BENCHMARKS.md), tune vs PGTune (bench/TUNE_RESULTS.md)
 	bench/status.sh
 	bench/run.sh
 	bench/check.sh
+	bench/watch.sh
 	bench/tune_vs_pgtune.sh

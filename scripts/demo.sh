@@ -75,6 +75,9 @@ done
 step "tuner baseline"
 $TUNER baseline
 
+step "tuner watch --once (usage vs limits from the cgroup files; acts after 3 checks in a row)"
+$TUNER watch --once
+
 step "tuner status"
 run $TUNER status
 

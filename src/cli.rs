@@ -134,6 +134,13 @@ pub enum Command {
   tuner resources --force         also replace limits already set in docker-compose.override.yml
   tuner resources --capacity      replicas, CPUs and days until the volume is full, from Prometheus")]
     Resources(ResourcesArgs),
+    /// Keep every container's limits matched to its real use (a daemon, or --once)
+    #[command(after_help = "Examples:
+  tuner watch --once --dry-run    what one check would change; nothing changes
+  tuner watch --once              one check, for cron
+  tuner watch --interval 1m       every minute; /health and /metrics on watch.listen
+  curl -s 127.0.0.1:9479/metrics  adjustments, usage, limits, last decision")]
+    Watch(WatchArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = "Examples:
   tuner completions bash > /etc/bash_completion.d/tuner
@@ -176,6 +183,22 @@ pub struct ResourcesArgs {
     /// Also read Prometheus for the capacity plan (replicas, days until full)
     #[arg(long)]
     pub capacity: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// One check, then exit (for cron)
+    #[arg(long)]
+    pub once: bool,
+    /// Decide and print; change nothing (no update, no state, no journal)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Time between checks [default: watch.interval, else 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Where to serve /health and /metrics [default: watch.listen]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,3 +20,4 @@ pub mod postgres;
 pub mod resources;
 pub mod runtime;
 pub mod tune;
+pub mod watch;

@@ -40,3 +40,44 @@ pub fn from_ctrl_c(messages: Messages) -> Shutdown {
     });
     shutdown
 }
+
+pub const WATCH: Messages = Messages {
+    first: "stopping: finishing the adjustment in flight, starting no new one (again to abort)",
+    third: "interrupted three times: exiting now; the next `tuner watch` finishes or undoes any open adjustment",
+};
+
+/// Like [`from_ctrl_c`], for a daemon: SIGTERM (a service manager's stop)
+/// counts as Ctrl-C does.
+pub fn from_signals(messages: Messages) -> Shutdown {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (trigger, shutdown) = Shutdown::new();
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::warn!(
+                "cannot listen for SIGINT/SIGTERM; stop with SIGKILL (the journal recovers)"
+            );
+            return;
+        };
+        let mut seen = 0u32;
+        loop {
+            tokio::select! {
+                Some(()) = int.recv() => {}
+                Some(()) = term.recv() => {}
+                else => return,
+            }
+            seen += 1;
+            if seen >= 3 {
+                eprintln!("{}", messages.third);
+                std::process::exit(130);
+            }
+            if seen == 1 {
+                eprintln!("{}", messages.first);
+            }
+            trigger.interrupt();
+        }
+    });
+    shutdown
+}

@@ -19,6 +19,7 @@ pub mod rollback;
 pub mod status;
 pub mod textfile;
 pub mod tune;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(args) => report::run(&cli, args).await,
         Command::Deploy(args) => deploy::run(&cli, args).await,
         Command::Resources(args) => resources::run(&cli, args).await,
+        Command::Watch(args) => watch::run(&cli, args).await,
         Command::Completions { shell } => docs::completions(*shell),
         Command::Man => docs::man(),
         Command::Tune(args) => {

@@ -190,6 +190,11 @@ fn validate(config: &mut Config, path: &Path, text: &str, purpose: Purpose) -> V
             problems.push(format!("{}: {e}", at(&key.split('.').collect::<Vec<_>>())));
         }
     }
+    if let Some(watch) = &config.watch {
+        for (key, problem) in watch.problems() {
+            problems.push(format!("{}: watch.{key}: {problem}", at(&["watch", key])));
+        }
+    }
     let metric_names: Vec<String> = config.metrics.keys().cloned().collect();
     for (profile, objectives) in config.profiles.iter_mut() {
         for (metric, objective) in objectives.iter_mut() {
@@ -236,6 +241,11 @@ fn durations(config: &Config) -> Vec<(String, Duration, Limit)> {
     if let Some(tune) = &config.tune {
         for (key, d, limit) in tune.durations() {
             out.push((format!("tune.{key}"), d, limit));
+        }
+    }
+    if let Some(watch) = &config.watch {
+        for (key, d, limit) in watch.durations() {
+            out.push((format!("watch.{key}"), d, limit));
         }
     }
     let haproxy = config

@@ -12,6 +12,7 @@ pub mod objective;
 pub mod prometheus;
 pub mod tune;
 pub mod units;
+pub mod watch;
 pub mod yaml;
 
 pub use dsn::redact_dsn;
@@ -57,6 +58,9 @@ pub struct Config {
     /// Blue-green deploy settings; defaults when absent.
     #[serde(default)]
     pub deploy: Option<deploy::DeployConfig>,
+    /// `tuner watch`: services kept sized to their use; defaults when absent.
+    #[serde(default)]
+    pub watch: Option<watch::WatchConfig>,
     /// node_exporter's textfile-collector folder: what tuner did and what it
     /// read, as Prometheus text (`tuner_*.prom`), for every command. Deploy
     /// metrics go there too unless `deploy.metrics_textfile_dir` says

@@ -293,6 +293,37 @@ impl PrometheusClient {
     }
 }
 
+impl PrometheusClient {
+    /// Every series of an instant query with its labels, for a query meant
+    /// to answer for many containers at once (`tuner watch`). Non-finite
+    /// values are left out.
+    pub async fn vector(
+        &self,
+        metric: &str,
+        query: &str,
+    ) -> Result<Vec<(BTreeMap<String, String>, f64)>, MetricsError> {
+        let data: QueryData = self
+            .get(
+                "/api/v1/query",
+                &[("query", query.to_string())],
+                metric,
+                query,
+            )
+            .await?;
+        match data {
+            QueryData::Vector(samples) => Ok(samples
+                .into_iter()
+                .filter_map(|s| finite(&s.value.1).map(|v| (s.metric, v)))
+                .collect()),
+            _ => Err(MetricsError::Decode {
+                metric: metric.into(),
+                query: query.into(),
+                reason: "expected an instant vector with one series per container".into(),
+            }),
+        }
+    }
+}
+
 #[async_trait]
 impl Metrics for PrometheusClient {
     async fn instant(&self, metric: &str, query: &str) -> Result<Option<f64>, MetricsError> {

@@ -11,6 +11,7 @@ pub mod swarm;
 pub mod term;
 pub mod textfile;
 pub mod tune;
+pub mod watch;
 
 use comfy_table::presets::{ASCII_BORDERS_ONLY, UTF8_BORDERS_ONLY};
 use comfy_table::{Cell, ContentArrangement, Table};

@@ -13,6 +13,7 @@
 
 pub mod compose_cmd;
 pub mod compose_files;
+pub mod cgroup;
 pub mod compose_hash;
 pub mod compose_override;
 #[cfg(test)]
