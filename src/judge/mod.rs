@@ -13,6 +13,14 @@
 //! 2. a one-sided Mann-Whitney U test (asymptotic, continuity-corrected)
 //!    gives p < 0.05 for that direction — the shift is not a lucky draw.
 //!
+//! Consecutive samples are serially correlated (overlapping `rate()`
+//! lookbacks, load that drifts), so the test's z-score is divided by the
+//! square root of the variance inflation the windows' own autocorrelation
+//! implies (`stats::inflation`): 12 samples that move together are not 12
+//! pieces of evidence. And two windows of one setting differ by more than
+//! their own noise says (drift): when two windows before the change were
+//! measured, the band is at least the drift between them (`reference`).
+//!
 //! Both windows need more than 8 samples (fewer and the test has no power,
 //! and statrs' exact small-sample method is wrong), and at most 20% of the
 //! goal metric's samples after the change may be missing.
@@ -63,7 +71,7 @@ use serde::{Deserialize, Serialize};
 pub use self::explain::{describe, describe_throughput};
 use self::explain::{provisional, short, throughput_numbers};
 use self::guard::Guards;
-use self::stats::{median, p_less, scaled_mad};
+use self::stats::{deflate, inflation, median, p_less, scaled_mad};
 use self::throughput::{Counted, THROUGHPUT};
 use crate::config::objective::Comparison;
 use crate::config::Direction;
@@ -143,6 +151,10 @@ pub struct MetricSpec {
     pub per_transaction: Option<Duration>,
 }
 
+fn independent(inflation: &f64) -> bool {
+    *inflation <= 1.0
+}
+
 /// How the observation window ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
@@ -190,6 +202,10 @@ pub struct Shift {
     pub drift: Option<f64>,
     pub p_better: f64,
     pub p_worse: f64,
+    /// How many times serial correlation inflates the variance of the
+    /// windows' statistic (`stats::inflation`); the tests were deflated by it.
+    #[serde(skip_serializing_if = "independent")]
+    pub inflation: f64,
     pub movement: Movement,
     /// The metric was divided by the throughput: values per transaction.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -230,6 +246,9 @@ pub struct JudgeInput<'a> {
     /// How far the goal drifted between two windows of the setting in force
     /// before the change: the goal's noise band is widened to it.
     pub drift: Option<f64>,
+    /// The serial inflation of the goal's noise measured with the drift
+    /// (`reference::Drift::inflation`); aligned windows are judged with it.
+    pub inflation: Option<f64>,
     pub checkpoint_timeout: Option<Duration>,
     pub rule: Rule,
 }
@@ -257,9 +276,12 @@ pub fn compare(
     let center_before = median(before)?;
     let center_after = median(after)?;
     let noise = (rule.band * scaled_mad(before)?).max(rule.min_effect * center_before.abs());
+    let inflation = inflation(&[before, after]);
+    let (p_down, p_up) = (p_less(after, before)?, p_less(before, after)?);
+    let (p_down, p_up) = (deflate(p_down, inflation), deflate(p_up, inflation));
     let (p_better, p_worse) = match direction {
-        Direction::LowerIsBetter => (p_less(after, before)?, p_less(before, after)?),
-        Direction::HigherIsBetter => (p_less(before, after)?, p_less(after, before)?),
+        Direction::LowerIsBetter => (p_down, p_up),
+        Direction::HigherIsBetter => (p_up, p_down),
     };
     Some(Shift {
         metric: metric.to_string(),
@@ -272,6 +294,7 @@ pub fn compare(
         drift: None,
         p_better,
         p_worse,
+        inflation,
         per_transaction: false,
         movement: movement(
             direction,
@@ -299,9 +322,12 @@ pub(super) fn movement(
         Direction::LowerIsBetter => before - after,
         Direction::HigherIsBetter => after - before,
     };
-    if gain > noise && p_better < rule.alpha {
+    // Two-sided: a change may read better or worse, and an A/A pair of
+    // windows must read as neither 1 - alpha of the time.
+    let alpha = rule.alpha / 2.0;
+    if gain > noise && p_better < alpha {
         Movement::Better
-    } else if -gain > noise && p_worse < rule.alpha {
+    } else if -gain > noise && p_worse < alpha {
         Movement::Worse
     } else {
         Movement::WithinNoise
@@ -387,6 +413,7 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
             work,
             goal_direction,
             rule,
+            input.inflation.unwrap_or(1.0),
         )
     } else {
         compare(input.goal, &goal_before, &goal_after, goal_direction, rule)
