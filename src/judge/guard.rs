@@ -26,7 +26,8 @@ pub(super) struct Guards {
 
 /// Compares every guard's windows and applies the guard rule.
 pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
-    let rule = &input.rule;
+    // Only a worsening counts for a guard (`Rule::one_sided`).
+    let rule = &input.rule.one_sided();
     let mut others = Vec::new();
     let mut harm: Option<String> = None;
     let mut silent: Option<String> = None;

@@ -139,6 +139,18 @@ impl Default for Rule {
     }
 }
 
+impl Rule {
+    /// The rule for a guard, whose only verdict is "worse": the goal is
+    /// tested two-sided (it may read better or worse, each a verdict, so
+    /// each side gets half of `alpha`), a guard one-sided, with all of it.
+    pub fn one_sided(&self) -> Rule {
+        Rule {
+            alpha: self.alpha * 2.0,
+            ..*self
+        }
+    }
+}
+
 /// An SLA metric as the judge sees it.
 #[derive(Debug, Clone)]
 pub struct MetricSpec {
