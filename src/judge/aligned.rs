@@ -31,16 +31,14 @@
 //! - **noise band**: the before-window's scaled MAD over √n (a robust
 //!   standard error of its mean), never below the 5% minimum effect;
 //! - **test**: the paired sign-flip test on the per-offset differences
-//!   (`stats::paired_p_less`), two-sided, p < 0.05; both the band and the
-//!   test widened by the serial correlation of the differences between two
-//!   windows of one setting, when two were measured (`serial_inflation`).
+//!   (`stats::paired_p_less`), one-sided, p < 0.05.
 //!
 //! The verdict is conservative, not flattering: a window shorter than the
 //! server's checkpoint cycle holds exactly one burst, so spacing checkpoints
 //! further apart than the window earns nothing here, while compression and
 //! any spacing within the window are measured in full.
 
-use super::stats::{inflation, paired_p_less, scaled_mad};
+use super::stats::{paired_p_less, scaled_mad};
 use super::{movement, Rule, Shift, Statistic};
 use crate::config::Direction;
 use crate::metrics::Sample;
@@ -120,22 +118,7 @@ pub fn window_mean(samples: &[Sample], metric: &str) -> Option<f64> {
     mean(&values)
 }
 
-/// How much serial correlation inflates the noise between two aligned
-/// windows of one setting: `stats::inflation` of their differences at each
-/// offset from the CHECKPOINT, where the burst both share cancels out.
-pub fn serial_inflation(metric: &str, earlier: &[Sample], later: &[Sample]) -> f64 {
-    let differences: Vec<f64> = pairs_by_time(metric, earlier, later)
-        .iter()
-        .map(|(b, a)| a - b)
-        .collect();
-    inflation(&[&differences])
-}
-
 /// Compares two checkpoint-aligned windows of one metric (module doc),
-/// band and test widened by `inflation`, the serial correlation of the noise
-/// between two windows of one setting (`serial_inflation`; 1 when unknown:
-/// a change's own differences cannot give it, as its effect varies along
-/// the burst),
 /// paired by `work` when given and enough of it overlaps; `None` with fewer
 /// than `rule.min_samples` pairs.
 pub fn compare(
@@ -145,7 +128,6 @@ pub fn compare(
     work: Option<Work<'_>>,
     direction: Direction,
     rule: &Rule,
-    inflation: f64,
 ) -> Option<Shift> {
     let by_work = work
         .map(|w| pairs_by_work(metric, before, after, w))
@@ -160,14 +142,13 @@ pub fn compare(
     let b: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     let a: Vec<f64> = pairs.iter().map(|p| p.1).collect();
     let (mean_before, mean_after) = (mean(&b)?, mean(&a)?);
+    let standard_error = scaled_mad(&b)? / (pairs.len() as f64).sqrt();
+    let noise = (rule.band * standard_error).max(rule.min_effect * mean_before.abs());
     let down: Vec<f64> = pairs.iter().map(|(b, a)| a - b).collect();
     let up: Vec<f64> = down.iter().map(|d| -d).collect();
-    let inflation = inflation.max(1.0);
-    let standard_error = scaled_mad(&b)? * (inflation / pairs.len() as f64).sqrt();
-    let noise = (rule.band * standard_error).max(rule.min_effect * mean_before.abs());
     // All pairs equal: no evidence either way.
-    let p_down = paired_p_less(&down, inflation).unwrap_or(1.0);
-    let p_up = paired_p_less(&up, inflation).unwrap_or(1.0);
+    let p_down = paired_p_less(&down).unwrap_or(1.0);
+    let p_up = paired_p_less(&up).unwrap_or(1.0);
     let (p_better, p_worse) = match direction {
         Direction::LowerIsBetter => (p_down, p_up),
         Direction::HigherIsBetter => (p_up, p_down),
@@ -183,7 +164,6 @@ pub fn compare(
         drift: None,
         p_better,
         p_worse,
-        inflation,
         per_transaction: false,
         movement: movement(
             direction,
@@ -235,7 +215,6 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
-            1.0,
         )
         .unwrap();
         assert_eq!(s.movement, Movement::Better, "{s:?}");
@@ -263,7 +242,6 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
-            1.0,
         )
         .unwrap();
         assert_eq!(same.movement, Movement::WithinNoise, "{same:?}");
@@ -274,7 +252,6 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
-            1.0,
         )
         .unwrap();
         assert_eq!(worse.movement, Movement::Worse, "{worse:?}");
@@ -305,7 +282,6 @@ mod tests {
             Some(work),
             Direction::LowerIsBetter,
             &Rule::default(),
-            1.0,
         )
         .unwrap()
     }
@@ -324,7 +300,6 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
-            1.0,
         )
         .unwrap();
         assert_eq!(by_time.movement, Movement::Better, "{by_time:?}");
@@ -361,8 +336,7 @@ mod tests {
             &after,
             None,
             Direction::LowerIsBetter,
-            &Rule::default(),
-            1.0,
+            &Rule::default()
         )
         .is_none());
         assert_eq!(window_mean(&window(&[1.0, 2.0, 6.0]), "wal"), Some(3.0));

@@ -91,18 +91,10 @@ fn p_value(s: &Shift) -> String {
         Movement::Worse => s.p_worse,
         _ => s.p_better,
     };
-    let p = if p < 1e-4 {
+    if p < 1e-4 {
         "p<0.0001".to_string()
     } else {
         format!("p={p:.4}")
-    };
-    // Say when serial correlation weakened the evidence, and by how much.
-    if s.inflation > 1.05 {
-        let n = s.n_before.min(s.n_after);
-        let effective = n as f64 / s.inflation;
-        format!("{p} (serially correlated: {effective:.1} effective samples of {n})")
-    } else {
-        p
     }
 }
 

@@ -26,8 +26,7 @@ pub(super) struct Guards {
 
 /// Compares every guard's windows and applies the guard rule.
 pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
-    // Only a worsening counts for a guard (`Rule::one_sided`).
-    let rule = &input.rule.one_sided();
+    let rule = &input.rule;
     let mut others = Vec::new();
     let mut harm: Option<String> = None;
     let mut silent: Option<String> = None;

@@ -13,14 +13,6 @@
 //! 2. a one-sided Mann-Whitney U test (asymptotic, continuity-corrected)
 //!    gives p < 0.05 for that direction — the shift is not a lucky draw.
 //!
-//! Consecutive samples are serially correlated (overlapping `rate()`
-//! lookbacks, load that drifts), so the test's z-score is divided by the
-//! square root of the variance inflation the windows' own autocorrelation
-//! implies (`stats::inflation`): 12 samples that move together are not 12
-//! pieces of evidence. And two windows of one setting differ by more than
-//! their own noise says (drift): when two windows before the change were
-//! measured, the band is at least the drift between them (`reference`).
-//!
 //! Both windows need more than 8 samples (fewer and the test has no power,
 //! and statrs' exact small-sample method is wrong), and at most 20% of the
 //! goal metric's samples after the change may be missing.
@@ -71,7 +63,7 @@ use serde::{Deserialize, Serialize};
 pub use self::explain::{describe, describe_throughput};
 use self::explain::{provisional, short, throughput_numbers};
 use self::guard::Guards;
-use self::stats::{deflate, inflation, median, p_less, scaled_mad};
+use self::stats::{median, p_less, scaled_mad};
 use self::throughput::{Counted, THROUGHPUT};
 use crate::config::objective::Comparison;
 use crate::config::Direction;
@@ -139,18 +131,6 @@ impl Default for Rule {
     }
 }
 
-impl Rule {
-    /// The rule for a guard, whose only verdict is "worse": the goal is
-    /// tested two-sided (it may read better or worse, each a verdict, so
-    /// each side gets half of `alpha`), a guard one-sided, with all of it.
-    pub fn one_sided(&self) -> Rule {
-        Rule {
-            alpha: self.alpha * 2.0,
-            ..*self
-        }
-    }
-}
-
 /// An SLA metric as the judge sees it.
 #[derive(Debug, Clone)]
 pub struct MetricSpec {
@@ -161,10 +141,6 @@ pub struct MetricSpec {
     /// Judged per transaction (`per: transaction`): divided by the
     /// throughput over this span, the lookback of the metric's query.
     pub per_transaction: Option<Duration>,
-}
-
-fn independent(inflation: &f64) -> bool {
-    *inflation <= 1.0
 }
 
 /// How the observation window ended.
@@ -214,10 +190,6 @@ pub struct Shift {
     pub drift: Option<f64>,
     pub p_better: f64,
     pub p_worse: f64,
-    /// How many times serial correlation inflates the variance of the
-    /// windows' statistic (`stats::inflation`); the tests were deflated by it.
-    #[serde(skip_serializing_if = "independent")]
-    pub inflation: f64,
     pub movement: Movement,
     /// The metric was divided by the throughput: values per transaction.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -258,9 +230,6 @@ pub struct JudgeInput<'a> {
     /// How far the goal drifted between two windows of the setting in force
     /// before the change: the goal's noise band is widened to it.
     pub drift: Option<f64>,
-    /// The serial inflation of the goal's noise measured with the drift
-    /// (`reference::Drift::inflation`); aligned windows are judged with it.
-    pub inflation: Option<f64>,
     pub checkpoint_timeout: Option<Duration>,
     pub rule: Rule,
 }
@@ -288,12 +257,9 @@ pub fn compare(
     let center_before = median(before)?;
     let center_after = median(after)?;
     let noise = (rule.band * scaled_mad(before)?).max(rule.min_effect * center_before.abs());
-    let inflation = inflation(&[before, after]);
-    let (p_down, p_up) = (p_less(after, before)?, p_less(before, after)?);
-    let (p_down, p_up) = (deflate(p_down, inflation), deflate(p_up, inflation));
     let (p_better, p_worse) = match direction {
-        Direction::LowerIsBetter => (p_down, p_up),
-        Direction::HigherIsBetter => (p_up, p_down),
+        Direction::LowerIsBetter => (p_less(after, before)?, p_less(before, after)?),
+        Direction::HigherIsBetter => (p_less(before, after)?, p_less(after, before)?),
     };
     Some(Shift {
         metric: metric.to_string(),
@@ -306,7 +272,6 @@ pub fn compare(
         drift: None,
         p_better,
         p_worse,
-        inflation,
         per_transaction: false,
         movement: movement(
             direction,
@@ -334,12 +299,9 @@ pub(super) fn movement(
         Direction::LowerIsBetter => before - after,
         Direction::HigherIsBetter => after - before,
     };
-    // Two-sided: a change may read better or worse, and an A/A pair of
-    // windows must read as neither 1 - alpha of the time.
-    let alpha = rule.alpha / 2.0;
-    if gain > noise && p_better < alpha {
+    if gain > noise && p_better < rule.alpha {
         Movement::Better
-    } else if -gain > noise && p_worse < alpha {
+    } else if -gain > noise && p_worse < rule.alpha {
         Movement::Worse
     } else {
         Movement::WithinNoise
@@ -425,7 +387,6 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
             work,
             goal_direction,
             rule,
-            input.inflation.unwrap_or(1.0),
         )
     } else {
         compare(input.goal, &goal_before, &goal_after, goal_direction, rule)

@@ -1,10 +1,8 @@
 //! The window that describes the current state (the "before" of the next
 //! change), and how far two windows of one setting drift apart.
 //!
-//! Two windows of the *same* setting, minutes apart, need not agree: load
-//! drifts, and under a 30 s `checkpoint_timeout` a no-op change read as a
-//! +19.6% regression. Two CHECKPOINT-aligned WAL windows of the *same* setting, minutes apart,
-//! differ too: the bench (BENCHMARKS.md, run of 2026-11-25 16:55) saw the
+//! Two CHECKPOINT-aligned WAL windows of the *same* setting, minutes apart,
+//! need not agree: the bench (BENCHMARKS.md, run of 2026-11-25 16:55) saw the
 //! first window after `max_wal_size` moved to 4GB read 17% below a later
 //! window at 4GB, at the same transaction counts. The noise band measured
 //! inside one window knows nothing of that, so a change judged against the
@@ -59,12 +57,6 @@ pub struct Drift {
     /// Measured per transaction.
     pub per_transaction: bool,
     pub value: f64,
-    /// How much serial correlation inflates the variance of the noise
-    /// between the two windows (`stats::inflation` of their differences,
-    /// offset by offset): aligned windows of a change cannot measure it
-    /// themselves, since there the change's own shape along the burst moves
-    /// the differences together.
-    pub inflation: f64,
 }
 
 impl Reference {
@@ -92,15 +84,11 @@ impl Reference {
         per_transaction: Option<Duration>,
         rule: &Rule,
     ) -> Reference {
-        self.drift =
-            drift(goal, earlier, &self, per_transaction, rule).map(|(value, per, inflation)| {
-                Drift {
-                    metric: goal.to_string(),
-                    per_transaction: per,
-                    value,
-                    inflation,
-                }
-            });
+        self.drift = drift(goal, earlier, &self, per_transaction, rule).map(|(value, per)| Drift {
+            metric: goal.to_string(),
+            per_transaction: per,
+            value,
+        });
         self
     }
 
@@ -136,29 +124,19 @@ impl Reference {
             .filter(|d| d.metric == metric && d.per_transaction == per_transaction)
             .map(|d| d.value)
     }
-
-    /// The serial inflation measured with the drift (`Drift::inflation`).
-    pub fn inflation_of(&self, metric: &str, per_transaction: bool) -> Option<f64> {
-        self.drift
-            .as_ref()
-            .filter(|d| d.metric == metric && d.per_transaction == per_transaction)
-            .map(|d| d.inflation)
-    }
 }
 
-/// The goal's shift between two windows of one setting, compared as the
-/// judge compares a change (`aligned::compare` when both start at a
-/// CHECKPOINT, by median when neither does), and whether it is per
-/// transaction, and the serial inflation of their differences; `None` when
-/// only one is aligned or too few samples pair up.
+/// The goal's shift between two aligned windows of one setting, compared as
+/// the judge compares a change (`aligned::compare`), and whether it is per
+/// transaction; `None` when either is unaligned or too few samples pair up.
 fn drift(
     goal: &str,
     earlier: &Reference,
     later: &Reference,
     per_transaction: Option<Duration>,
     rule: &Rule,
-) -> Option<(f64, bool, f64)> {
-    if earlier.aligned != later.aligned {
+) -> Option<(f64, bool)> {
+    if !(earlier.aligned && later.aligned) {
         return None;
     }
     let counts = earlier.counts.as_ref().zip(later.counts.as_ref());
@@ -174,33 +152,8 @@ fn drift(
         ),
         _ => (earlier.samples.clone(), later.samples.clone(), false),
     };
-    let shift = if later.aligned {
-        aligned::compare(
-            goal,
-            &before,
-            &after,
-            work,
-            Direction::LowerIsBetter,
-            rule,
-            1.0,
-        )?
-    } else {
-        let values = |s: &[Sample]| -> Vec<f64> {
-            s.iter()
-                .filter_map(|s| s.get(goal))
-                .filter(|v| v.is_finite())
-                .collect()
-        };
-        super::compare(
-            goal,
-            &values(&before),
-            &values(&after),
-            Direction::LowerIsBetter,
-            rule,
-        )?
-    };
-    let inflation = aligned::serial_inflation(goal, &before, &after);
-    Some(((shift.after - shift.before).abs(), per, inflation))
+    let shift = aligned::compare(goal, &before, &after, work, Direction::LowerIsBetter, rule)?;
+    Some(((shift.after - shift.before).abs(), per))
 }
 
 #[cfg(test)]
@@ -272,15 +225,11 @@ mod tests {
     }
 
     #[test]
-    fn mixed_or_short_windows_have_no_drift() {
+    fn unaligned_or_short_windows_have_no_drift() {
         let rule = Rule::default();
         let aligned = window(&[100.0; 12], true);
         let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", None, &rule);
         assert_eq!(plain.drift_of("wal", false), None);
-        // Two plain windows drift by their medians.
-        let earlier = window(&[100.0; 12], false);
-        let plain = window(&[150.0; 12], false).with_drift_from(&earlier, "wal", None, &rule);
-        assert_eq!(plain.drift_of("wal", false), Some(50.0));
         let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", None, &rule);
         assert_eq!(short.drift_of("wal", false), None);
     }

@@ -2,15 +2,6 @@
 //! means and standard deviations, because one checkpoint spike must not
 //! decide a verdict; and a paired sign-flip test for windows that start at
 //! the same point of the checkpoint cycle.
-//!
-//! Both tests assume independent samples, and consecutive samples are not:
-//! samples 5 s apart of a `rate(...[30s])` query share five sixths of their
-//! data, and load drifts on longer scales still. Treating 12 such samples as
-//! 12 independent ones made a change that did nothing (`max_wal_size` under a
-//! 30 s `checkpoint_timeout`) read as p = 0.0005. So each test's statistic is
-//! deflated by the *variance inflation* the windows' own serial correlation
-//! implies (`inflation`): n correlated samples carry as much evidence as
-//! n / inflation independent ones.
 
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::stats_tests::mannwhitneyu::{mannwhitneyu, MannWhitneyUMethod};
@@ -68,12 +59,7 @@ pub fn p_less(after: &[f64], before: &[f64]) -> Option<f64> {
 /// is what a window of full-page-image bursts is judged by; a rank test
 /// would weigh a 900-byte drop in the burst like a 3-byte wobble after it.
 /// `None` with no non-zero difference.
-///
-/// With serially correlated differences (`inflation` > 1) the sum's
-/// variance is `inflation` times the independent one: always the normal
-/// approximation then, its variance scaled (an exact enumeration would treat
-/// every pair as an independent coin).
-pub fn paired_p_less(differences: &[f64], inflation: f64) -> Option<f64> {
+pub fn paired_p_less(differences: &[f64]) -> Option<f64> {
     let d: Vec<f64> = differences
         .iter()
         .copied()
@@ -86,7 +72,7 @@ pub fn paired_p_less(differences: &[f64], inflation: f64) -> Option<f64> {
     let scale: f64 = d.iter().map(|x| x.abs()).sum();
     // Sums equal to the observed one up to rounding count as "at most".
     let tolerance = scale * 1e-12;
-    if d.len() <= 20 && (inflation.is_nan() || inflation <= 1.0) {
+    if d.len() <= 20 {
         let n = d.len();
         let mut at_most = 0u64;
         for mask in 0u64..(1u64 << n) {
@@ -107,83 +93,9 @@ pub fn paired_p_less(differences: &[f64], inflation: f64) -> Option<f64> {
         }
         return Some(at_most as f64 / (1u64 << n) as f64);
     }
-    let sd = (d.iter().map(|x| x * x).sum::<f64>() * inflation.max(1.0)).sqrt();
+    let sd = d.iter().map(|x| x * x).sum::<f64>().sqrt();
     let p = Normal::new(0.0, 1.0).ok()?.cdf(observed / sd);
     p.is_finite().then_some(p)
-}
-
-/// How many times serial correlation inflates the variance of a window's
-/// mean over the independent case, from the lag autocorrelations pooled over
-/// the given windows (each about its own mean, so a shift between windows is
-/// not mistaken for correlation). Two estimates, the larger wins:
-///
-/// - `1 + 2 Σ ρ_k` summed while the ρ_k stay positive (Geyer's initial
-///   positive sequence: beyond that the estimates are noise), which sees
-///   correlation at any lag, such as overlapping `rate()` lookbacks;
-/// - `(1 + ρ₁) / (1 − ρ₁)`, its value for a first-order autoregression,
-///   which needs only the best-estimated lag and holds up in short windows.
-///
-/// A short window's own mean absorbs part of the correlation, so each ρ_k is
-/// corrected for the estimator's first-order bias (`E ρ̂ ≈ ρ − (1 + 4ρ)/n`).
-/// At least 1, at most the shortest window's length (one effective sample).
-pub fn inflation(windows: &[&[f64]]) -> f64 {
-    let windows: Vec<Vec<f64>> = windows
-        .iter()
-        .map(|w| {
-            w.iter()
-                .copied()
-                .filter(|x| x.is_finite())
-                .collect::<Vec<f64>>()
-        })
-        .filter(|w| w.len() >= 6)
-        .collect();
-    let Some(shortest) = windows.iter().map(Vec::len).min() else {
-        return 1.0;
-    };
-    let centred: Vec<Vec<f64>> = windows
-        .iter()
-        .map(|w| {
-            let m = w.iter().sum::<f64>() / w.len() as f64;
-            w.iter().map(|x| x - m).collect()
-        })
-        .collect();
-    let lag = |k: usize| -> f64 {
-        centred
-            .iter()
-            .map(|w| w.iter().zip(&w[k..]).map(|(a, b)| a * b).sum::<f64>())
-            .sum()
-    };
-    let variance = lag(0);
-    if variance <= 0.0 || !variance.is_finite() {
-        return 1.0;
-    }
-    let n = shortest as f64;
-    let rho = |k: usize| ((n * lag(k) / variance + 1.0) / (n - 4.0)).min(0.99);
-    let mut sum = 1.0;
-    for k in 1..shortest / 2 {
-        let r = rho(k);
-        if r <= 0.0 {
-            break;
-        }
-        sum += 2.0 * r;
-    }
-    let r1 = rho(1).max(0.0);
-    let autoregressive = (1.0 + r1) / (1.0 - r1);
-    sum.max(autoregressive).clamp(1.0, n)
-}
-
-/// A one-sided p-value from a test whose statistic is asymptotically
-/// normal, recomputed for a variance `inflation` times larger: the z-score
-/// behind `p` divided by √inflation.
-pub fn deflate(p: f64, inflation: f64) -> f64 {
-    if inflation.is_nan() || inflation <= 1.0 || !p.is_finite() {
-        return p;
-    }
-    let Ok(normal) = Normal::new(0.0, 1.0) else {
-        return p;
-    };
-    let z = normal.inverse_cdf(1.0 - p.clamp(1e-300, 1.0 - 1e-16));
-    1.0 - normal.cdf(z / inflation.sqrt())
 }
 
 #[cfg(test)]
@@ -195,21 +107,21 @@ mod tests {
     #[test]
     fn paired_sign_flip_known_values() {
         let down: Vec<f64> = (1..=10).map(|i| -f64::from(i)).collect();
-        let p = paired_p_less(&down, 1.0).unwrap();
+        let p = paired_p_less(&down).unwrap();
         assert!((p - 1.0 / 1024.0).abs() < 1e-12, "p = {p}");
         let up: Vec<f64> = down.iter().map(|x| -x).collect();
-        assert_eq!(paired_p_less(&up, 1.0), Some(1.0));
+        assert_eq!(paired_p_less(&up), Some(1.0));
         // Four big drops in a burst, then six wobbles: 55/1024.
         let burst = [
             -900.0, -700.0, -400.0, -200.0, 5.0, -3.0, 4.0, -2.0, 1.0, 3.0,
         ];
-        let p = paired_p_less(&burst, 1.0).unwrap();
+        let p = paired_p_less(&burst).unwrap();
         assert!((p - 0.0537109375).abs() < 1e-12, "p = {p}");
         // 30 pairs, -1..=-30: z = -465 / sqrt(9455) = -4.782, p = 8.67e-7.
         let long: Vec<f64> = (1..=30).map(|i| -f64::from(i)).collect();
-        let p = paired_p_less(&long, 1.0).unwrap();
+        let p = paired_p_less(&long).unwrap();
         assert!((p - 8.672e-7).abs() < 0.01e-7, "p = {p}");
-        assert_eq!(paired_p_less(&[0.0, 0.0], 1.0), None);
+        assert_eq!(paired_p_less(&[0.0, 0.0]), None);
     }
 
     #[test]

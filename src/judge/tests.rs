@@ -68,7 +68,6 @@ fn input<'a>(
         aligned: false,
         counts: Counted::default(),
         drift: None,
-        inflation: None,
         checkpoint_timeout: Some(Duration::from_secs(300)),
         rule: Rule::default(),
     }
@@ -418,5 +417,4 @@ fn a_guard_never_measured_is_named_as_not_guarded() {
     );
 }
 
-mod calibration;
 mod throughput;

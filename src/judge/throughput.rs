@@ -191,8 +191,7 @@ pub(super) enum Guard {
 
 /// Compares the throughput of the two windows by the median rule.
 pub(super) fn guard(input: &JudgeInput<'_>) -> Guard {
-    // Only a fall counts (`Rule::one_sided`).
-    let rule: &Rule = &input.rule.one_sided();
+    let rule: &Rule = &input.rule;
     let Some(before) = input.counts.before else {
         return Guard::Unguarded(
             "throughput not guarded: no transactions counted before the change (no PostgreSQL)"

@@ -95,10 +95,11 @@ impl Tuner<'_> {
             wal_goal,
             aligned: kind.aligned(),
             counts,
-            // Measured between two windows of one setting, aligned or plain
-            // alike (`reference`).
-            drift: before.drift_of(&goal, per_counted),
-            inflation: before.inflation_of(&goal, per_counted),
+            drift: if wal_goal && kind.aligned() {
+                before.drift_of(&goal, per_counted)
+            } else {
+                None
+            },
             checkpoint_timeout: self.checkpoint_timeout(wal_goal).await,
             rule: self.opts.rule,
         });

@@ -81,12 +81,6 @@ impl Tuner<'_> {
     /// other goal reuses the window held, else, when the database counts
     /// transactions, a window observed now (throughput guards every change,
     /// and Prometheus' history has no counts), else Prometheus' history.
-    ///
-    /// With no window held (the first change), two windows of the current
-    /// setting are taken back to back and the second records the drift from
-    /// the first: without it, the first change has no idea how far two
-    /// windows of one setting differ, and a change that did nothing reads as
-    /// a shift (the demo's `max_wal_size` read +19.6%, p=0.0005).
     pub(super) async fn before_window(
         &mut self,
         change_id: &str,
@@ -102,24 +96,22 @@ impl Tuner<'_> {
                 Some(r) => r.after_change || !r.aligned,
                 None => true,
             };
-        let first = held.is_none();
         let chosen = if needs_fresh {
-            let earlier = match held {
-                Some(r) => Some(r),
-                None => {
-                    self.window_from_checkpoint(change_id, "reference", firing, shutdown)
-                        .await?
-                }
-            };
             match self
-                .window_from_checkpoint(change_id, "before", firing, shutdown)
+                .window_from_checkpoint(change_id, firing, shutdown)
                 .await?
             {
-                Some(fresh) => Some(match earlier {
-                    Some(r) if r.aligned => self.with_drift(fresh, &r, goal),
+                Some(fresh) => Some(match held {
+                    Some(r) if r.aligned => {
+                        let per = super::cycle::per_transaction(self.cx.config, goal);
+                        let span = super::cycle::throughput_span(self.cx.config);
+                        fresh
+                            .with_drift_from(&r, goal, per, &self.opts.rule)
+                            .with_throughput_drift_from(&r, span, &self.opts.rule)
+                    }
                     _ => fresh,
                 }),
-                None => earlier,
+                None => held,
             }
         } else {
             held
@@ -127,51 +119,19 @@ impl Tuner<'_> {
         if let Some(r) = chosen {
             return Ok(r);
         }
-        if let Some(earlier) = self
-            .counted_window(change_id, "reference", firing, shutdown)
-            .await?
-        {
-            let Some(live) = self
-                .counted_window(change_id, "before", firing, shutdown)
-                .await?
-            else {
-                return Ok(earlier);
-            };
-            return Ok(self.with_drift(live, &earlier, goal));
+        if let Some(live) = self.counted_window(change_id, firing, shutdown).await? {
+            return Ok(live);
         }
         let w = self.opts.windows;
-        let mut history = self.cx.observer.history(2 * w.observe, w.interval).await?;
-        if !first {
-            let keep = history.len().saturating_sub(history.len() / 2);
-            return Ok(Reference::new(
-                history.split_off(history.len() - keep),
-                false,
-                None,
-            ));
-        }
-        // The older half is the earlier window of the same setting.
-        let later = history.split_off(history.len() / 2);
-        let earlier = Reference::new(history, false, None);
-        Ok(self.with_drift(Reference::new(later, false, None), &earlier, goal))
+        let history = self.cx.observer.history(w.observe, w.interval).await?;
+        Ok(Reference::new(history, false, None))
     }
 
-    /// `window`, recorded with the drift of the goal and of throughput from
-    /// `earlier`, a window of the same setting.
-    fn with_drift(&self, window: Reference, earlier: &Reference, goal: &str) -> Reference {
-        let per = super::cycle::per_transaction(self.cx.config, goal);
-        let span = super::cycle::throughput_span(self.cx.config);
-        window
-            .with_drift_from(earlier, goal, per, &self.opts.rule)
-            .with_throughput_drift_from(earlier, span, &self.opts.rule)
-    }
-
-    /// A plain before-window observed now, logged as `phase` (`before`, or
-    /// `reference` for the earlier of two), when the database counts
-    /// transactions; `None` when it cannot.
+    /// A plain before-window observed now, logged as phase `before`, when
+    /// the database counts transactions; `None` when it cannot.
     async fn counted_window(
         &self,
         change_id: &str,
-        phase: &str,
         firing: &BTreeSet<String>,
         shutdown: &mut Shutdown,
     ) -> Result<Option<Reference>, TuneError> {
@@ -186,15 +146,9 @@ impl Tuner<'_> {
         self.cx
             .progress
             .step("measuring the window before the change, counting transactions");
-        self.live_window(
-            change_id,
-            phase,
-            Opening::Plain(self.cx.backend),
-            firing,
-            shutdown,
-        )
-        .await
-        .map(Some)
+        self.live_window(change_id, Opening::Plain(self.cx.backend), firing, shutdown)
+            .await
+            .map(Some)
     }
 
     /// A fresh before-window after a rollback, logged to tuning.log as phase
@@ -244,14 +198,13 @@ impl Tuner<'_> {
     }
 
     /// A before-window that starts at a CHECKPOINT, for a WAL goal, logged
-    /// to tuning.log as `phase`. `None` when the backend has no
+    /// to tuning.log as phase `before`. `None` when the backend has no
     /// database to checkpoint (the cycle then judges unaligned windows, with
     /// the provisional note); an error when the CHECKPOINT or the metrics
     /// fail, since nothing has changed yet and nothing needs undoing.
     async fn window_from_checkpoint(
         &self,
         change_id: &str,
-        phase: &str,
         firing: &BTreeSet<String>,
         shutdown: &mut Shutdown,
     ) -> Result<Option<Reference>, TuneError> {
@@ -269,7 +222,6 @@ impl Tuner<'_> {
         }
         self.live_window(
             change_id,
-            phase,
             Opening::AfterCheckpoint(self.cx.backend),
             firing,
             shutdown,
@@ -279,12 +231,11 @@ impl Tuner<'_> {
     }
 
     /// A before-window observed now, without settling (nothing changed),
-    /// logged to tuning.log as `phase`. Missing data or an alert is
+    /// logged to tuning.log as phase `before`. Missing data or an alert is
     /// an error: nothing has changed yet, and nothing needs undoing.
     async fn live_window(
         &self,
         change_id: &str,
-        phase: &str,
         opening: Opening<'_>,
         firing: &BTreeSet<String>,
         shutdown: &mut Shutdown,
@@ -299,7 +250,6 @@ impl Tuner<'_> {
         let aligned = !matches!(opening, Opening::Plain(_));
         let log = self.cx.tuning_log.clone();
         let id = change_id.to_string();
-        let phase = phase.to_string();
         let observation = observe(
             self.cx.observer,
             &windows,
@@ -310,7 +260,7 @@ impl Tuner<'_> {
             },
             shutdown,
             self.cx.progress,
-            |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, &phase, work))?),
+            |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, "before", work))?),
         )
         .await?;
         if observation.interrupted {
