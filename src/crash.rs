@@ -5,6 +5,13 @@
 //!
 //! - `apply`: the apply intent is journaled and the backend has applied the
 //!   change, but its outcome is not journaled yet.
+//! - `written`: a reload-only PostgreSQL setting has been written with
+//!   `ALTER SYSTEM` but not yet reloaded: the file says the new value, the
+//!   server still runs the old one.
+//! - `live`: a container's limits were updated live, before the Compose
+//!   override file says so.
+//! - `env_written`: an env file holds the new value, before the service is
+//!   recreated to read it.
 //! - `restart`: a restart-only PostgreSQL setting has been written with
 //!   `ALTER SYSTEM` and the restarter is about to run: the file says the new
 //!   value, the running server still the old one.
@@ -12,6 +19,9 @@
 //!   before the change is confirmed or its outcome journaled.
 //! - `observe`: the change is applied and the first observation sample is in
 //!   tuning.log.
+//! - `verdict`: the verdict is journaled, before the change is reverted.
+//! - `reverted`: a revert (in a cycle or in `tuner rollback`) has put the
+//!   old value back, before its outcome is journaled.
 //!
 //! Unset (always, outside tests) it does nothing.
 
@@ -24,6 +34,11 @@ pub enum Point {
     Restart,
     Restarted,
     Observe,
+    Written,
+    Live,
+    EnvWritten,
+    Verdict,
+    Reverted,
 }
 
 impl Point {
@@ -33,6 +48,11 @@ impl Point {
             Point::Restart => "restart",
             Point::Restarted => "restarted",
             Point::Observe => "observe",
+            Point::Written => "written",
+            Point::Live => "live",
+            Point::EnvWritten => "env_written",
+            Point::Verdict => "verdict",
+            Point::Reverted => "reverted",
         }
     }
 }
@@ -56,10 +76,28 @@ mod tests {
             Point::Restart,
             Point::Restarted,
             Point::Observe,
+            Point::Written,
+            Point::Live,
+            Point::EnvWritten,
+            Point::Verdict,
+            Point::Reverted,
         ]
         .iter()
         .map(|p| p.name())
         .collect();
-        assert_eq!(names, ["apply", "restart", "restarted", "observe"]);
+        assert_eq!(
+            names,
+            [
+                "apply",
+                "restart",
+                "restarted",
+                "observe",
+                "written",
+                "live",
+                "env_written",
+                "verdict",
+                "reverted"
+            ]
+        );
     }
 }

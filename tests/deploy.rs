@@ -644,6 +644,51 @@ fn compose_service_keeps_new_limits_across_up_and_rollback_restores_the_override
         "{}",
         cfg.textfile()
     );
+
+    // kill -9 (the crash hook) mid-deploy of the Compose service, then the
+    // next command recovers it: before the switch it is undone and the
+    // override file is the user's, byte for byte; once the override was
+    // written it is finished, the file carrying the new limits and the
+    // user's keys, and `up -d` agrees with it.
+    let override_path = dir.path().join("docker-compose.override.yml");
+    let current = || -> Vec<String> {
+        compose(dir.path(), &project, &["ps", "-q", "web"])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    for (phase, forward) in [("health", false), ("persist", true)] {
+        let mut args = deploy_args("web", "0.25", "160M");
+        args.extend(["--project", project.as_str()]);
+        let out = cfg.tuner_env(&args, &[("TUNER_DEPLOY_CRASH_AFTER", phase)]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("aborting as asked"),
+            "{phase}: {}",
+            show(&out)
+        );
+        let status = cfg.tuner(&["deploy", "status", "web", "--project", &project]);
+        assert!(status.status.success(), "{phase}: {}", show(&status));
+        let ids = current();
+        assert_eq!(ids.len(), 1, "{phase}: {ids:?}");
+        let f = facts(&ids[0]);
+        let written = std::fs::read_to_string(&override_path).expect("override");
+        if forward {
+            assert_eq!((f.nano_cpus, f.memory), (250_000_000, 160 << 20), "{phase}");
+            assert!(
+                written.contains("cpus: 0.25") && written.contains("KEEP"),
+                "{phase}: {written}"
+            );
+            compose(dir.path(), &project, &["up", "-d"]);
+            assert_eq!(
+                current(),
+                ids,
+                "{phase}: up -d leaves the recovered service alone"
+            );
+        } else {
+            assert_eq!((f.nano_cpus, f.memory), (500_000_000, 128 << 20), "{phase}");
+            assert_eq!(written, original_override, "{phase}: override restored");
+        }
+    }
 }
 
 /// A service publishing a fixed host port with router `none`: a blue-green

@@ -148,14 +148,21 @@ fn container_limits_change_live_are_refused_below_usage_and_roll_back_exactly() 
     let before = state(&container);
     assert_eq!((before.2, before.3), (1_000_000_000, 128 << 20));
 
-    // Live CPU change, caught mid-observation by the crash hook, then undone.
-    for (resource, value, check) in [("cpus", "0.5", 2usize), ("memory", "192M", 3usize)] {
+    // Live changes, caught by the crash hook mid-observation, right after
+    // the apply, and after the live update but before the override file is
+    // written; each then undone by rollback.
+    for (resource, value, check, point) in [
+        ("cpus", "0.5", 2usize, "observe"),
+        ("memory", "192M", 3usize, "observe"),
+        ("cpus", "0.5", 2usize, "apply"),
+        ("memory", "192M", 3usize, "live"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let config = tune_config(&stack, &project, dir.path(), &lever(resource, value));
         let out = tuner(
             &config,
             &["tune", "--max-cycles", "1"],
-            &[("TUNER_TUNE_CRASH_AT", "observe")],
+            &[("TUNER_TUNE_CRASH_AT", point)],
             RUN_LIMIT,
         );
         assert!(
@@ -172,17 +179,25 @@ fn container_limits_change_live_are_refused_below_usage_and_roll_back_exactly() 
         };
         assert_eq!(got, want, "{resource} updated live");
         let written = String::from_utf8(project.override_bytes()).unwrap();
-        assert!(
-            written.contains("GREETING") && written != OVERRIDE,
-            "override carries the new limit and keeps the user's keys:\n{written}"
-        );
+        if point == "live" {
+            assert_eq!(written, OVERRIDE, "crashed before the override was written");
+        } else {
+            assert!(
+                written.contains("GREETING") && written != OVERRIDE,
+                "override carries the new limit and keeps the user's keys:\n{written}"
+            );
+        }
         let rb = tuner(&config, &["rollback"], &[], RUN_LIMIT);
         assert_eq!(rb.status.code(), Some(0), "{}", text(&rb));
-        assert_eq!(state(&container), before, "{resource}: limits restored");
+        assert_eq!(
+            state(&container),
+            before,
+            "{resource} at {point}: limits restored"
+        );
         assert_eq!(
             project.override_bytes(),
             OVERRIDE.as_bytes(),
-            "{resource}: override restored byte for byte"
+            "{resource} at {point}: override restored byte for byte"
         );
         assert_nothing_to_roll_back(&config, RUN_LIMIT);
     }

@@ -8,6 +8,8 @@
 //! closed-loop pgbench load a lever that slows commits is rolled back on
 //! throughput while one that cuts WAL per transaction is kept (`throughput`).
 
+#[path = "tune_real/silent.rs"]
+mod silent;
 mod support;
 #[path = "tune_real/throughput.rs"]
 mod throughput;
@@ -512,6 +514,37 @@ fn a_crash_at_any_point_is_undone_by_rollback() {
                 String::from_utf8_lossy(&s.env_file).contains("BATCH_SIZE=500")
             }),
         ),
+        (
+            // Written with ALTER SYSTEM, not reloaded: only the file knows.
+            "written",
+            pg_lever("wal_compression", "lz4"),
+            Box::new(|s: &Snapshot| {
+                String::from_utf8_lossy(&s.auto_conf).contains("wal_compression")
+                    && s.shows[0] != "lz4"
+            }),
+        ),
+        (
+            "apply",
+            env_lever.clone(),
+            Box::new(|s: &Snapshot| {
+                String::from_utf8_lossy(&s.env_file).contains("BATCH_SIZE=500")
+            }),
+        ),
+        (
+            // The env file holds the value; the service was not recreated.
+            "env_written",
+            env_lever.clone(),
+            Box::new(|s: &Snapshot| {
+                String::from_utf8_lossy(&s.env_file).contains("BATCH_SIZE=500")
+            }),
+        ),
+        (
+            // The verdict (no effect: constant metrics) is journaled, the
+            // revert has not run.
+            "verdict",
+            pg_lever("wal_compression", "lz4"),
+            Box::new(|s: &Snapshot| s.shows[0] == "lz4"),
+        ),
     ];
     for (point, levers, changed) in scenarios {
         let dir = tempfile::tempdir().unwrap();
@@ -562,8 +595,26 @@ fn a_crash_at_any_point_is_undone_by_rollback() {
         script("printf %s \"$0\" > M"),
         script("if [ -z \"$0\" ]; then rm -f M; else printf %s \"$0\" > M; fi"),
     );
+    for point in ["apply", "observe"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crash_config(&stack, dir.path(), &command_lever);
+        let out = tuner(
+            &config,
+            &["tune", "--max-cycles", "1"],
+            &[("TUNER_TUNE_CRASH_AT", point)],
+            RUN_LIMIT,
+        );
+        assert!(out.status.code().is_none(), "{point}: {}", text(&out));
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "on");
+        rollback_twice(&config);
+        assert!(!marker.exists(), "{point}: command lever rolled back");
+        assert_eq!(snapshot(&stack, &env_file), before);
+    }
+
+    // A crash inside `tuner rollback` itself, after it put the old value
+    // back but before it journaled that: the next rollback finishes it.
     let dir = tempfile::tempdir().unwrap();
-    let config = crash_config(&stack, dir.path(), &command_lever);
+    let config = crash_config(&stack, dir.path(), &env_lever);
     let out = tuner(
         &config,
         &["tune", "--max-cycles", "1"],
@@ -571,10 +622,24 @@ fn a_crash_at_any_point_is_undone_by_rollback() {
         RUN_LIMIT,
     );
     assert!(out.status.code().is_none(), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "on");
+    let out = tuner(
+        &config,
+        &["rollback"],
+        &[("TUNER_TUNE_CRASH_AT", "reverted")],
+        RUN_LIMIT,
+    );
+    assert!(
+        out.status.code().is_none()
+            && String::from_utf8_lossy(&out.stderr).contains("aborting as asked"),
+        "rollback should abort: {}",
+        text(&out)
+    );
     rollback_twice(&config);
-    assert!(!marker.exists(), "command lever rolled back");
-    assert_eq!(snapshot(&stack, &env_file), before);
+    assert_eq!(
+        snapshot(&stack, &env_file),
+        before,
+        "a second rollback finishes the first"
+    );
 
     // A real SIGKILL in the middle of the observation window, on a setting
     // an operator had already pinned with ALTER SYSTEM: the pin comes back.

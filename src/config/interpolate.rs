@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::envfile;
+use super::yaml::{from_str, Value};
 
 /// The variables of the env file at `path`; a missing file defines none
 /// (the environment may set them all).
@@ -28,6 +29,15 @@ fn env_file_vars(path: &Path) -> Result<HashMap<String, String>, String> {
 /// `path`. Unset names without a default are errors (`path:line:col: ...`),
 /// so a missing `.env` is never a silently empty password or port; so is an
 /// env file compose would refuse. `$$` is a literal `$`.
+///
+/// A value lands *inside* the scalar it was written in, whatever it holds: a
+/// password with `#`, `: `, quotes or a line break must not end the scalar,
+/// start a comment or a new key. So each value is escaped for where it
+/// stands (inside "...", inside '...', or in a plain scalar, which is turned
+/// into a double-quoted one when the value needs it), the file keeps its
+/// lines (so `file:line` errors still point at the user's file), and the
+/// result is checked against the substitution done on the parsed scalars of
+/// the original text (`same_as_parsed`).
 pub fn interpolate(
     path: &Path,
     text: &str,
@@ -50,46 +60,11 @@ pub fn interpolate(
     for (n, full_line) in text.split_inclusive('\n').enumerate() {
         // Comments are left alone: they may explain `${VAR}` itself.
         let (line, comment) = full_line.split_at(comment_start(full_line));
-        let mut rest = line;
-        let mut col = 1;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            col += rest[..i].chars().count();
-            let after = &rest[i + 1..];
-            if let Some(tail) = after.strip_prefix('$') {
-                out.push('$');
-                rest = tail;
-                col += 2;
-                continue;
-            }
-            let Some(body) = after.strip_prefix('{') else {
-                out.push('$');
-                rest = after;
-                col += 1;
-                continue;
-            };
-            let Some(end) = body.find('}') else {
-                problems.push(format!(
-                    "{}:{}:{col}: unclosed ${{ in {:?}",
-                    path.display(),
-                    n + 1,
-                    line.trim_end()
-                ));
-                out.push_str(&rest[i..]);
-                rest = "";
-                break;
-            };
-            let expr = &body[..end];
-            let (name, default) = match expr.split_once(":-") {
-                Some((name, default)) => (name, Some(default)),
-                None => (expr, None),
-            };
-            match lookup(name)
-                .filter(|v| !v.is_empty())
-                .or(default.map(str::to_string))
-            {
-                Some(value) => out.push_str(&value),
-                None => {
+        let at = |col: usize| format!("{}:{}:{col}", path.display(), n + 1);
+        let pieces = match substitutions(line, &lookup) {
+            Ok(p) => p,
+            Err(missing) => {
+                for (col, what) in missing {
                     let hint = env_file
                         .map(|p| {
                             format!(
@@ -98,23 +73,301 @@ pub fn interpolate(
                             )
                         })
                         .unwrap_or_else(|| "set it in the environment".to_string());
-                    problems.push(format!(
-                        "{}:{}:{col}: ${{{name}}} is not set; {hint}",
-                        path.display(),
-                        n + 1
-                    ));
+                    problems.push(match what {
+                        Missing::Unset(name) => {
+                            format!("{}: ${{{name}}} is not set; {hint}", at(col))
+                        }
+                        Missing::Unclosed => {
+                            format!("{}: unclosed ${{ in {:?}", at(col), line.trim_end())
+                        }
+                    });
                 }
+                out.push_str(full_line);
+                continue;
             }
-            col += expr.chars().count() + 3;
-            rest = &body[end + 1..];
+        };
+        match render(line, &pieces) {
+            Ok(rendered) => out.push_str(&rendered),
+            Err(col) => {
+                problems.push(format!(
+                    "{}: a value substituted inside a single-quoted string holds a line break, which such a string cannot hold; use double quotes",
+                    at(col)
+                ));
+                out.push_str(line);
+            }
         }
-        out.push_str(rest);
         out.push_str(comment);
     }
-    if problems.is_empty() {
-        Ok(out)
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if !same_as_parsed(text, &out, &lookup) {
+        return Err(vec![format!(
+            "{}: a ${{VAR}} value would change the YAML around it (a multi-line quoted string?); put the ${{VAR}} in a one-line double-quoted string",
+            path.display()
+        )]);
+    }
+    Ok(out)
+}
+
+enum Missing {
+    Unset(String),
+    Unclosed,
+}
+
+/// One `${...}` or `$$` in a line: its byte range and what replaces it.
+struct Piece {
+    start: usize,
+    end: usize,
+    value: String,
+}
+
+/// The substitutions of one line (comment excluded), or the columns of the
+/// names that are unset and of an unclosed `${`.
+fn substitutions(
+    line: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Piece>, Vec<(usize, Missing)>> {
+    let mut pieces = Vec::new();
+    let mut missing = Vec::new();
+    let mut i = 0;
+    while let Some(found) = line[i..].find('$') {
+        let start = i + found;
+        let col = line[..start].chars().count() + 1;
+        let after = &line[start + 1..];
+        if after.starts_with('$') {
+            pieces.push(Piece {
+                start,
+                end: start + 2,
+                value: "$".into(),
+            });
+            i = start + 2;
+            continue;
+        }
+        let Some(body) = after.strip_prefix('{') else {
+            i = start + 1;
+            continue;
+        };
+        let Some(close) = body.find('}') else {
+            missing.push((col, Missing::Unclosed));
+            break;
+        };
+        let expr = &body[..close];
+        let (name, default) = match expr.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (expr, None),
+        };
+        match lookup(name)
+            .filter(|v| !v.is_empty())
+            .or(default.map(str::to_string))
+        {
+            Some(value) => pieces.push(Piece {
+                start,
+                end: start + 2 + close + 1,
+                value,
+            }),
+            None => missing.push((col, Missing::Unset(name.to_string()))),
+        }
+        i = start + 2 + close + 1;
+    }
+    if missing.is_empty() {
+        Ok(pieces)
     } else {
-        Err(problems)
+        Err(missing)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    Plain,
+    Double,
+    Single,
+}
+
+/// Whether byte offset `at` of `line` sits inside a double- or
+/// single-quoted string (one that opened on this line).
+fn quoting_at(line: &str, at: usize) -> Quoting {
+    let mut q = Quoting::Plain;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if i >= at {
+            break;
+        }
+        match q {
+            Quoting::Double if escaped => escaped = false,
+            Quoting::Double if c == '\\' => escaped = true,
+            Quoting::Double if c == '"' => q = Quoting::Plain,
+            Quoting::Single if c == '\'' => q = Quoting::Plain,
+            Quoting::Plain if c == '"' => q = Quoting::Double,
+            Quoting::Plain if c == '\'' => q = Quoting::Single,
+            _ => {}
+        }
+    }
+    q
+}
+
+/// The byte range of the plain scalar holding the `${...}` at `at..after`: after the
+/// mapping's `: ` or a list's `- ` (or a flow collection's `[`, `{`, `,`),
+/// up to the end of the line or the flow item, without surrounding spaces.
+fn plain_span(line: &str, at: usize, after: usize) -> (usize, usize) {
+    let bytes = line.as_bytes();
+    let mut start = line.len() - line.trim_start().len();
+    while line[start..].starts_with("- ") {
+        start += 2;
+    }
+    let mut flow = false;
+    let first = start;
+    for (i, c) in line[..at].char_indices().skip_while(|(i, _)| *i < first) {
+        let next = bytes.get(i + 1).copied();
+        let key_end = c == ':' && matches!(next, Some(b' ') | Some(b'\t'));
+        if !flow && key_end && quoting_at(line, i) == Quoting::Plain {
+            start = i + 1;
+        } else if matches!(c, '[' | '{' | ',') && quoting_at(line, i) == Quoting::Plain {
+            flow |= c != ',';
+            start = i + 1;
+        }
+    }
+    while start < at && bytes[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    // The flow item ends after the `${...}` (whose braces are not flow's).
+    let rest = &line[after..];
+    let end = if flow {
+        after + rest.find([',', ']', '}']).unwrap_or(rest.len())
+    } else {
+        line.len()
+    };
+    let end = start.max(at) + line[start.max(at)..end].trim_end().len();
+    (start, end)
+}
+
+/// A value that reads back as itself in a plain scalar, wherever in it.
+fn plain_safe(value: &str) -> bool {
+    value.trim() == value
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || " -_./+=~^()?;$".contains(c))
+}
+
+/// `text` as the body of a YAML double-quoted string.
+fn escape_double(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The line with its pieces substituted, each escaped for where it stands;
+/// `Err(column)` for a line break bound for a single-quoted string.
+fn render(line: &str, pieces: &[Piece]) -> Result<String, usize> {
+    if pieces.is_empty() {
+        return Ok(line.to_string());
+    }
+    // Plain scalars that some value cannot sit in unquoted.
+    let mut quote: Vec<(usize, usize)> = Vec::new();
+    for p in pieces {
+        if quoting_at(line, p.start) == Quoting::Plain && !plain_safe(&p.value) {
+            let span = plain_span(line, p.start, p.end);
+            if !quote.contains(&span) {
+                quote.push(span);
+            }
+        }
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    let mut open: Option<usize> = None;
+    while i < line.len() {
+        if open.is_none() {
+            if let Some(&(_, e)) = quote.iter().find(|(s, _)| *s == i) {
+                out.push('"');
+                open = Some(e);
+            }
+        }
+        if open == Some(i) {
+            out.push('"');
+            open = None;
+            continue;
+        }
+        if let Some(p) = pieces.iter().find(|p| p.start == i) {
+            let value = match (open.is_some(), quoting_at(line, p.start)) {
+                (true, _) | (false, Quoting::Double) => escape_double(&p.value),
+                (false, Quoting::Single) if p.value.contains(['\n', '\r']) => {
+                    return Err(line[..p.start].chars().count() + 1)
+                }
+                (false, Quoting::Single) => p.value.replace('\'', "''"),
+                (false, Quoting::Plain) => p.value.clone(),
+            };
+            out.push_str(&value);
+            i = p.end;
+            continue;
+        }
+        let Some(c) = line[i..].chars().next() else {
+            break;
+        };
+        if open.is_some() {
+            out.push_str(&escape_double(&c.to_string()));
+        } else {
+            out.push(c);
+        }
+        i += c.len_utf8();
+    }
+    if open.is_some() {
+        out.push('"');
+    }
+    Ok(out)
+}
+
+/// Whether `rendered` parses to the document `original` parses to with the
+/// same substitution done in its parsed scalars: the textual substitution
+/// changed values, never structure. A document that does not parse is left
+/// to the typed parse, which names the line.
+fn same_as_parsed(original: &str, rendered: &str, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    let Ok(mut expected) = from_str::<Value>(original) else {
+        return true;
+    };
+    substitute_scalars(&mut expected, lookup);
+    from_str::<Value>(rendered).is_ok_and(|got| got == expected)
+}
+
+fn substitute_scalars(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::String(s) if s.contains('$') => {
+            if let Ok(pieces) = substitutions(s, lookup) {
+                let mut out = String::with_capacity(s.len());
+                let mut i = 0;
+                for p in pieces {
+                    out.push_str(&s[i..p.start]);
+                    out.push_str(&p.value);
+                    i = p.end;
+                }
+                out.push_str(&s[i..]);
+                // A plain `${PORT}` holding digits is a number in the text.
+                *value = from_str::<Value>(&out)
+                    .ok()
+                    .filter(|v| !matches!(v, Value::String(_)) && plain_safe(&out))
+                    .unwrap_or(Value::String(out));
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(|v| substitute_scalars(v, lookup)),
+        Value::Mapping(map) => {
+            let entries: Vec<(Value, Value)> = std::mem::take(map).into_iter().collect();
+            for (mut k, mut v) in entries {
+                substitute_scalars(&mut k, lookup);
+                substitute_scalars(&mut v, lookup);
+                map.insert(k, v);
+            }
+        }
+        Value::Tagged(t) => substitute_scalars(&mut t.value, lookup),
+        _ => {}
     }
 }
 
@@ -137,58 +390,4 @@ fn comment_start(line: &str) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn substitutes_from_env_file_with_defaults_and_escapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
-        std::fs::write(&env, "# c\nTUNER_T_PORT=27432\nTUNER_T_PW=\"s3cret\"\n").unwrap();
-        let text = "# ${NOT_A_VAR}\nurl: http://127.0.0.1:${TUNER_T_PORT}/x # ${X}\npw: ${TUNER_T_PW}\nd: ${TUNER_T_NONE:-5s}\nlit: $$5\nq: \"a#${TUNER_T_PORT}\"\n";
-        let out = interpolate(Path::new("t.yaml"), text, Some(&env)).unwrap();
-        assert_eq!(out, "# ${NOT_A_VAR}\nurl: http://127.0.0.1:27432/x # ${X}\npw: s3cret\nd: 5s\nlit: $5\nq: \"a#27432\"\n");
-    }
-
-    #[test]
-    fn env_file_is_read_as_compose_reads_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
-        std::fs::write(
-            &env,
-            "export TUNER_T2_A=1 # port\r\nTUNER_T2_B='x y' # pw\r\nTUNER_T2_A=2\r\n",
-        )
-        .unwrap();
-        let out = interpolate(
-            Path::new("t.yaml"),
-            "a: ${TUNER_T2_A}\nb: ${TUNER_T2_B}\n",
-            Some(&env),
-        );
-        assert_eq!(out.unwrap(), "a: 2\nb: x y\n");
-    }
-
-    #[test]
-    fn a_broken_env_file_is_named_with_its_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
-        std::fs::write(&env, "A=1\nPW=\"s3cret\n").unwrap();
-        let err = interpolate(Path::new("t.yaml"), "a: ${A}\n", Some(&env)).unwrap_err();
-        assert_eq!(err.len(), 1);
-        assert!(
-            err[0].starts_with(&format!("{}:2: ", env.display())),
-            "{err:?}"
-        );
-        assert!(!err[0].contains("s3cret"), "{err:?}");
-    }
-
-    #[test]
-    fn unset_variable_is_located() {
-        let err =
-            interpolate(Path::new("t.yaml"), "a: 1\nb: x${TUNER_T_MISSING}\n", None).unwrap_err();
-        assert_eq!(err.len(), 1);
-        assert!(
-            err[0].starts_with("t.yaml:2:5: ${TUNER_T_MISSING} is not set"),
-            "{err:?}"
-        );
-    }
-}
+mod tests;

@@ -40,6 +40,7 @@ impl PgDatabase {
             .batch_execute(&plan.sql)
             .await
             .map_err(query_error(format!("running {}", plan.sql)))?;
+        crate::crash::at(crate::crash::Point::Written);
         self.reload(&client, &plan.name).await?;
         let current = self.read_back(&client, &plan).await?;
         if let Err(e) = confirm(&plan, &current) {

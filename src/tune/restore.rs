@@ -63,6 +63,7 @@ pub(crate) async fn restore_with(
         _ = shutdown.reached(2) => return Err(TuneError::Aborted { during: format!("rolling back {change_id}") }),
         r = backend.revert(lever, mv) => r,
     };
+    crate::crash::at(crate::crash::Point::Reverted);
     ledger.outcome(
         change_id,
         Action::Revert,

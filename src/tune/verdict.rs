@@ -106,6 +106,7 @@ impl Tuner<'_> {
         self.cx
             .ledger
             .decision(&id, judgement.verdict, &judgement.reason)?;
+        crate::crash::at(crate::crash::Point::Verdict);
         out.verdict = Some(judgement.verdict);
         out.kept = judgement.verdict.keeps();
         out.reason = judgement.reason.clone();

@@ -362,6 +362,7 @@ impl LeverBackend for ContainerLevers {
             .update_limits(&r.name, cpus, memory)
             .await
             .map_err(|e| failed(lever, e.to_string()))?;
+        crate::crash::at(crate::crash::Point::Live);
         let confirmed = match r.resource {
             Resource::Cpus => cpus.is_some_and(|c| (c - after.cpus).abs() < 0.001),
             Resource::Memory => memory == Some(after.memory),

@@ -105,6 +105,7 @@ impl LeverBackend for EnvLevers {
         if edited != text {
             write_atomic(&t.file, edited.as_bytes()).map_err(|e| failed(e.to_string()))?;
         }
+        crate::crash::at(crate::crash::Point::EnvWritten);
         // Recreate even when the file already held the value: a crash may
         // have come between the write and the recreate.
         run(
