@@ -11,9 +11,9 @@
 //! `compose up -d`; so do the Compose command (v2 plugin or v1, found once)
 //! and the Compose file names a project folder may use.
 
+pub mod cgroup;
 pub mod compose_cmd;
 pub mod compose_files;
-pub mod cgroup;
 pub mod compose_hash;
 pub mod compose_override;
 #[cfg(test)]
