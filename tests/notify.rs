@@ -117,10 +117,17 @@ fn write_config(dir: &Path, am_url: &str) -> std::path::PathBuf {
     path
 }
 
+/// One prefix per test: a scope removes everything under its prefix when
+/// dropped, so two tests of this file running at once must not share one.
 fn scope() -> Scope {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     ensure_images();
     Scope {
-        prefix: format!("talert-notify-{}", std::process::id()),
+        prefix: format!(
+            "talert-notify-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ),
         compose_dirs: Vec::new(),
     }
 }
