@@ -40,7 +40,10 @@ pub async fn run_if_swarm(cli: &Cli, args: &DeployArgs) -> anyhow::Result<Option
         return Ok(None);
     }
     // Limits are checked before anything is asked of the engine.
-    let target = match (&args.action, &args.cpus, &args.memory) {
+    // Either form of the limits: positional, or Docker's --cpus/--memory.
+    let cpus = args.cpus_arg.as_ref().or(args.cpus.as_ref());
+    let memory = args.memory_arg.as_ref().or(args.memory.as_ref());
+    let target = match (&args.action, cpus, memory) {
         (None, Some(c), Some(m)) => Some(Target::parse(c, m).map_err(usage)?),
         _ => None,
     };
