@@ -263,18 +263,8 @@ pub fn set_limits(
             );
         }
     }
-    let has_deploy_limits = svc
-        .get("deploy")
-        .and_then(|d| d.get("resources"))
-        .and_then(|r| r.get("limits"))
-        .is_some();
-    if uses_deploy || has_deploy_limits {
-        let deploy =
-            entry_mapping(svc, "deploy").ok_or_else(|| shape("deploy is not a mapping"))?;
-        let resources = entry_mapping(deploy, "resources")
-            .ok_or_else(|| shape("deploy.resources is not a mapping"))?;
-        let lim = entry_mapping(resources, "limits")
-            .ok_or_else(|| shape("deploy.resources.limits is not a mapping"))?;
+    if uses_deploy || has_deploy_limits(svc) {
+        let lim = deploy_resources(svc, "limits").map_err(|p| shape(&p))?;
         lim.insert(
             "cpus".into(),
             Value::String(crate::runtime::limits::trim(limits.cpus)),
@@ -320,18 +310,8 @@ pub fn set_reservations(
         entry_mapping(root, "services").ok_or_else(|| shape("`services` is not a mapping"))?;
     let svc = entry_mapping(services, service)
         .ok_or_else(|| shape(&format!("services.{service} is not a mapping")))?;
-    let has_deploy_limits = svc
-        .get("deploy")
-        .and_then(|d| d.get("resources"))
-        .and_then(|r| r.get("limits"))
-        .is_some();
-    if uses_deploy || has_deploy_limits {
-        let deploy =
-            entry_mapping(svc, "deploy").ok_or_else(|| shape("deploy is not a mapping"))?;
-        let resources = entry_mapping(deploy, "resources")
-            .ok_or_else(|| shape("deploy.resources is not a mapping"))?;
-        let res = entry_mapping(resources, "reservations")
-            .ok_or_else(|| shape("deploy.resources.reservations is not a mapping"))?;
+    if uses_deploy || has_deploy_limits(svc) {
+        let res = deploy_resources(svc, "reservations").map_err(|p| shape(&p))?;
         res.insert(
             "cpus".into(),
             Value::String(crate::runtime::limits::trim(reservations.cpus)),
@@ -350,6 +330,23 @@ pub fn set_reservations(
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// Whether the service is sized under `deploy.resources.limits` (format 3).
+fn has_deploy_limits(svc: &Mapping) -> bool {
+    svc.get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("limits"))
+        .is_some()
+}
+
+/// `deploy.resources.<key>` of a service, created where missing; the error
+/// names the part of the path that is not a mapping.
+fn deploy_resources<'a>(svc: &'a mut Mapping, key: &str) -> Result<&'a mut Mapping, String> {
+    let deploy = entry_mapping(svc, "deploy").ok_or("deploy is not a mapping")?;
+    let resources =
+        entry_mapping(deploy, "resources").ok_or("deploy.resources is not a mapping")?;
+    entry_mapping(resources, key).ok_or_else(|| format!("deploy.resources.{key} is not a mapping"))
 }
 
 fn entry_mapping<'a>(map: &'a mut Mapping, key: &str) -> Option<&'a mut Mapping> {
