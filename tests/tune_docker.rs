@@ -4,6 +4,8 @@
 //! restarted — refused below the memory in use, and restored by rollback
 //! together with the project's override file, byte for byte.
 
+#[path = "tune_docker/restart.rs"]
+mod restart;
 mod support;
 
 use std::path::Path;

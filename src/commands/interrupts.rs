@@ -3,7 +3,7 @@
 //! swap is handed to recovery), the second aborts even that (the journal
 //! keeps it for the next run), a third exits at once.
 
-use crate::journal::Shutdown;
+use crate::journal::{Shutdown, Trigger};
 
 /// What each interrupt tells the user, per action.
 pub struct Messages {
@@ -27,15 +27,7 @@ pub fn from_ctrl_c(messages: Messages) -> Shutdown {
     tokio::spawn(async move {
         let mut seen = 0u32;
         while tokio::signal::ctrl_c().await.is_ok() {
-            seen += 1;
-            if seen >= 3 {
-                eprintln!("{}", messages.third);
-                std::process::exit(130);
-            }
-            if seen == 1 {
-                eprintln!("{}", messages.first);
-            }
-            trigger.interrupt();
+            escalate(&mut seen, &messages, &trigger);
         }
     });
     shutdown
@@ -68,16 +60,23 @@ pub fn from_signals(messages: Messages) -> Shutdown {
                 Some(()) = term.recv() => {}
                 else => return,
             }
-            seen += 1;
-            if seen >= 3 {
-                eprintln!("{}", messages.third);
-                std::process::exit(130);
-            }
-            if seen == 1 {
-                eprintln!("{}", messages.first);
-            }
-            trigger.interrupt();
+            escalate(&mut seen, &messages, &trigger);
         }
     });
     shutdown
+}
+
+/// One more interrupt: the first says what will happen, every one but the
+/// third asks the action to stop (it escalates on the second), the third
+/// exits at once.
+fn escalate(seen: &mut u32, messages: &Messages, trigger: &Trigger) {
+    *seen += 1;
+    if *seen >= 3 {
+        eprintln!("{}", messages.third);
+        std::process::exit(130);
+    }
+    if *seen == 1 {
+        eprintln!("{}", messages.first);
+    }
+    trigger.interrupt();
 }
