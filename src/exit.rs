@@ -15,27 +15,6 @@ pub const SLA_VIOLATED: u8 = 3;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Maps an error to its exit code by looking for a usage or config error
-/// anywhere in its chain. A closed stdout (`| head`) is success: the work
-/// was done, only its reader left.
-pub fn code_for(error: &anyhow::Error) -> u8 {
-    if crate::output::is_closed_stdout(error) {
-        return OK;
-    }
-    for cause in error.chain() {
-        if cause.downcast_ref::<UsageError>().is_some()
-            || cause.downcast_ref::<crate::config::ConfigError>().is_some()
-            || cause.downcast_ref::<crate::gate::GateError>().is_some()
-            || cause
-                .downcast_ref::<crate::metrics::MeasureError>()
-                .is_some_and(|e| e.is_usage())
-        {
-            return USAGE;
-        }
-    }
-    FAILURE
-}
-
 /// One SLA reading as an exit code, the same for every command that reads
 /// the SLA: 0 when no objective is violated and at least one was measured
 /// (objectives without data or baseline are reported, not failed), 3 when
@@ -55,15 +34,5 @@ pub fn for_check(verdict: crate::gate::State) -> u8 {
     match verdict {
         crate::gate::State::Fail => SLA_VIOLATED,
         crate::gate::State::Pass | crate::gate::State::Warn => OK,
-    }
-}
-
-/// How a tune run ended, as an exit code: its last SLA reading's code (so a
-/// dry run exits as `status` would on the same reading), 1 when interrupted
-/// or when the SLA could not be read again after the last cycle.
-pub fn for_tune(report: &crate::tune::RunReport) -> u8 {
-    match (report.outcome, &report.sla) {
-        (crate::tune::Outcome::Interrupted, _) | (_, None) => FAILURE,
-        (_, Some(sla)) => for_sla(sla.verdict),
     }
 }

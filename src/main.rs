@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             tuner::commands::print_error(&error);
-            ExitCode::from(tuner::exit::code_for(&error))
+            ExitCode::from(tuner::commands::code_for(&error))
         }
     }
 }

@@ -95,6 +95,29 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// Maps an error to its exit code (`crate::exit`) by looking for a usage or
+/// config error anywhere in its chain. A closed stdout (`| head`) is
+/// success: the work was done, only its reader left. It lives here, at the
+/// top, because it must know the error types of every layer below.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    use crate::exit::{UsageError, FAILURE, OK, USAGE};
+    if crate::output::is_closed_stdout(error) {
+        return OK;
+    }
+    for cause in error.chain() {
+        if cause.downcast_ref::<UsageError>().is_some()
+            || cause.downcast_ref::<crate::config::ConfigError>().is_some()
+            || cause.downcast_ref::<crate::gate::GateError>().is_some()
+            || cause
+                .downcast_ref::<crate::metrics::MeasureError>()
+                .is_some_and(|e| e.is_usage())
+        {
+            return USAGE;
+        }
+    }
+    FAILURE
+}
+
 /// Prints an error once: the headline, then each cause indented. A closed
 /// stdout is not reported: its reader chose to stop reading.
 pub fn print_error(error: &anyhow::Error) {
@@ -104,5 +127,26 @@ pub fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_for;
+    use crate::exit::{UsageError, FAILURE, OK, USAGE};
+    use crate::output::OutputError;
+
+    #[test]
+    fn errors_map_to_the_documented_exit_codes() {
+        let closed = anyhow::Error::new(OutputError::Closed).context("printing the report");
+        assert_eq!(code_for(&closed), OK, "a closed stdout is not a failure");
+        let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        assert_eq!(
+            code_for(&anyhow::Error::new(OutputError::Write(full))),
+            FAILURE
+        );
+        let usage = anyhow::Error::new(UsageError("bad flag".into())).context("parsing");
+        assert_eq!(code_for(&usage), USAGE, "found anywhere in the chain");
+        assert_eq!(code_for(&anyhow::anyhow!("connection refused")), FAILURE);
     }
 }

@@ -193,7 +193,7 @@ pub async fn run(
         OutputFormat::Json => crate::output::print_json(&report)?,
         OutputFormat::Table => crate::output::emit_raw(&render::run_human(config, &report))?,
     }
-    Ok(crate::exit::for_tune(&report))
+    Ok(report.exit_code())
 }
 
 #[cfg(test)]
@@ -436,6 +436,6 @@ mod tests {
         let mut bad = config.clone();
         bad.paths.levers = bad.paths.levers.with_file_name("missing.yaml");
         let err = load_catalog(&bad).unwrap_err();
-        assert_eq!(crate::exit::code_for(&err), crate::exit::USAGE);
+        assert_eq!(crate::commands::code_for(&err), crate::exit::USAGE);
     }
 }

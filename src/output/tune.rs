@@ -180,6 +180,19 @@ mod tests {
     use crate::tune::Shutdown;
 
     #[tokio::test(start_paused = true)]
+    async fn every_verdict_line_shows_throughput_with_its_band() {
+        for per in [true, false] {
+            let (w, report) = crate::tune::tests::throughput::closed_loop_run(per).await;
+            let human = run_human(&w.config, &report);
+            assert!(
+                human.contains("median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s, Mann-Whitney p<0.0001 (fell)")
+                    && human.contains("median 900 → 900 tx/s (+0.0%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Mann-Whitney p=1.0000 (within noise)"),
+                "per: {per}: {human}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn reports_render_as_tables_and_json() {
         let w = World::new(World::default_backend());
         let obs = w.observer(|l| {

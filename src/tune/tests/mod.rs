@@ -208,6 +208,6 @@ mod consent;
 mod cycle;
 mod progress;
 mod recovery;
-mod throughput;
+pub(crate) mod throughput;
 mod unmeasured;
 mod wal;
