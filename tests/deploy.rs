@@ -569,7 +569,7 @@ fn next_deploy_recovers_an_interrupted_one_first() {
     assert!(
         recovery_waits(&out)
             .iter()
-            .any(|w| w.contains("until the router sees blue")),
+            .any(|w| w.contains(" sees blue ")),
         "{}",
         show(&out)
     );

@@ -314,8 +314,9 @@ async fn undo(
         match router.promote(&b).await {
             Ok(()) => {
                 let what = format!(
-                    "waiting up to {}s until the router sees blue {} healthy",
+                    "waiting up to {}s until router {} sees blue {} healthy",
                     health_timeout.as_secs(),
+                    router.kind(),
                     b.name
                 );
                 if let Err(e) = waited(events, &what, router.wait_healthy(&b, health_timeout)).await
