@@ -1,7 +1,7 @@
 //! `tuner alerts` end to end: the rules it renders from the shipped
 //! tuner.yaml and budget pass `promtool check rules`, its generated unit
-//! tests pass `promtool test rules` (and fail once a threshold is bent),
-//! the committed config/alerts.yml is what it renders, and bad budgets are
+//! tests pass `promtool test rules` (and fail once a threshold is bent, or
+//! a burn-rate pair loses its long or its short window), the committed config/alerts.yml is what it renders, and bad budgets are
 //! refused at file:line with nothing written.
 
 mod support;
@@ -27,6 +27,33 @@ fn tuner(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run tuner")
+}
+
+/// The unit test file with only the scenarios `keep` accepts (by name):
+/// promtool's time grows with every scenario's span, and the window
+/// scenarios span up to a day.
+fn only_tests(path: &Path, keep: impl Fn(&str) -> bool) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (head, list) = text.split_once("\ntests:\n").expect("a tests: list");
+    let items: Vec<&str> = list.split_inclusive("\n- name: ").collect();
+    // Each chunk ends with the next item's "- name: " prefix: rebuild items.
+    let mut rebuilt = Vec::new();
+    let mut prefix = String::new();
+    for chunk in items {
+        let body = chunk.strip_suffix("- name: ").unwrap_or(chunk);
+        let item = format!("{prefix}{body}");
+        prefix = "- name: ".to_string();
+        let name = item.lines().next().unwrap_or("");
+        if keep(name) {
+            rebuilt.push(item.trim_end_matches('\n').to_string());
+        }
+    }
+    assert!(!rebuilt.is_empty(), "no test kept");
+    std::fs::write(path, format!("{head}\ntests:\n{}\n", rebuilt.join("\n"))).unwrap();
+}
+
+fn is_window_scenario(name: &str) -> bool {
+    name.contains(" pair ")
 }
 
 fn promtool(args: &[&str]) -> Output {
@@ -105,6 +132,7 @@ fn generated_rules_pass_promtool_check_and_their_unit_tests() {
 fn the_unit_tests_catch_a_bent_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let (rules, tests) = render(dir.path(), &repo().join("config/budget.yaml"));
+    only_tests(&tests, |name| !is_window_scenario(name));
     let body = std::fs::read_to_string(&rules).unwrap();
     for (from, to) in [
         (
@@ -123,6 +151,79 @@ fn the_unit_tests_catch_a_bent_threshold() {
             "the tests still pass with {from:?} -> {to:?}"
         );
     }
+}
+
+/// A pair whose rule lost one of its windows fires where only the other
+/// window is over: the window scenarios (quiet with only the long, or only
+/// the short window over the burn rate) must catch it, for a page and a
+/// ticket pair.
+#[test]
+fn the_window_scenarios_catch_a_pair_without_its_long_or_short_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rules, tests) = render(dir.path(), &repo().join("config/budget.yaml"));
+    let unit = std::fs::read_to_string(&tests).unwrap();
+    for (tier, pair) in [
+        ("page", "1h / 5m"),
+        ("page", "6h / 30m"),
+        ("ticket", "1d / 2h"),
+        ("ticket", "3d / 6h"),
+    ] {
+        for shape in [
+            "only the long window over, must not fire",
+            "only the short window over, must not fire",
+            "both windows over, must fire",
+        ] {
+            assert!(
+                unit.contains(&format!("{tier} pair {pair} at ")) && unit.contains(shape),
+                "no {tier} {pair} scenario with {shape}"
+            );
+        }
+    }
+    let body = std::fs::read_to_string(&rules).unwrap();
+    let slo = "{slo=\"write_availability\"}";
+    for (line, keep) in [
+        // The page pair 1h / 5m without its short window.
+        (
+            format!("and slo:sli_error:ratio_rate5m{slo} > 0.0144"),
+            "page pair 1h / 5m",
+        ),
+        // The ticket pair 3d / 6h without its long window.
+        (
+            format!("slo:sli_error:ratio_rate3d{slo} > 0.001"),
+            "ticket pair 3d / 6h",
+        ),
+    ] {
+        std::fs::write(&rules, without_condition(&body, &line)).unwrap();
+        std::fs::write(&tests, &unit).unwrap();
+        only_tests(&tests, |name| name.contains(keep));
+        let run = promtool(&["test", "rules", tests.to_str().unwrap()]);
+        assert!(
+            !run.status.success(),
+            "{keep}'s scenarios still pass without {line:?}"
+        );
+    }
+}
+
+/// The rules without the condition on `line`; when it opened its branch,
+/// the next condition loses its `and`.
+fn without_condition(rules: &str, line: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut lines = rules.lines();
+    let mut found = false;
+    while let Some(l) = lines.next() {
+        if found || l.trim() != line {
+            out.push(l.to_string());
+            continue;
+        }
+        found = true;
+        if !line.starts_with("and ") {
+            if let Some(next) = lines.next() {
+                out.push(next.replacen("and ", "", 1));
+            }
+        }
+    }
+    assert!(found, "{line:?} not in the rules:\n{rules}");
+    out.join("\n") + "\n"
 }
 
 #[test]

@@ -500,6 +500,50 @@ fn kill_after_blue_stopped_is_finished_by_status() {
     ]);
 }
 
+/// What the JSON events on stderr said was waited for; each wait ended.
+fn recovery_waits(out: &Output) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let waits: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "waiting")
+        .filter_map(|e| e["what"].as_str().map(str::to_string))
+        .collect();
+    let finished = events.iter().filter(|e| e["event"] == "finished").count();
+    assert_eq!(waits.len(), finished, "every wait ends:\n{stderr}");
+    waits
+}
+
+#[test]
+fn recovery_that_finishes_a_swap_reports_its_waits_as_json_events() {
+    let scope = Scope::new();
+    let svc = scope.name("waits");
+    blue(&scope, &svc, WEB_HC, &[]);
+    let cfg = Cfg::new("");
+    let out = cfg.tuner_env(
+        &deploy_args(&svc, "0.5", "96M"),
+        &[("TUNER_DEPLOY_CRASH_AFTER", "stop-blue")],
+    );
+    assert!(!out.status.success(), "{}", show(&out));
+    let status = cfg.tuner(&["--output", "json", "deploy", "status", &svc]);
+    assert!(status.status.success(), "{}", show(&status));
+    let waits = recovery_waits(&status);
+    assert!(
+        waits
+            .iter()
+            .any(|w| w.contains("until green") && w.contains("serves")),
+        "{waits:?}\n{}",
+        show(&status)
+    );
+    let ids = service_containers(&svc);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(facts(&ids[0]).memory, 96 << 20, "finished");
+}
+
 #[test]
 fn next_deploy_recovers_an_interrupted_one_first() {
     let scope = Scope::new();
@@ -511,10 +555,21 @@ fn next_deploy_recovers_an_interrupted_one_first() {
         &[("TUNER_DEPLOY_CRASH_AFTER", "health")],
     );
     assert!(!out.status.success(), "{}", show(&out));
-    let out = cfg.tuner(&deploy_args(&svc, "0.75", "112M"));
+    let mut args = vec!["--output", "json"];
+    args.extend(deploy_args(&svc, "0.75", "112M"));
+    let out = cfg.tuner(&args);
     assert!(out.status.success(), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("recovered the interrupted deploy"),
+        "{}",
+        show(&out)
+    );
+    // Undone (blue was still running): the wait for blue back in the
+    // router is an event, as every wait of the recovery.
+    assert!(
+        recovery_waits(&out)
+            .iter()
+            .any(|w| w.contains(" sees blue ")),
         "{}",
         show(&out)
     );

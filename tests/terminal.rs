@@ -121,3 +121,69 @@ fn global_flags_come_from_the_environment_and_o_is_output() {
         .unwrap();
     assert!(json(&out), "{:?}", text(&out));
 }
+
+/// `tuner rollback` of a kept `command` lever: the rollback command is a
+/// wait of its own, a JSON event on stderr with `-o json`, while stdout
+/// keeps the report whole.
+#[test]
+fn a_revert_that_runs_a_command_is_a_json_event_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = config(d);
+    let value = d.join("value");
+    std::fs::write(&value, "2\n").unwrap();
+    let set = format!("echo {{value}} > {}", value.display());
+    std::fs::write(
+        d.join("levers.yaml"),
+        format!("levers:\n  knob:\n    kind: command\n    apply: [sh, -c, \"{set}\"]\n    rollback: [sh, -c, \"{set}\"]\n    cost: low\n    symptoms: [high_wal_rate]\n    values: [\"2\"]\n"),
+    )
+    .unwrap();
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replace(
+            "  state_dir: state\n",
+            "  state_dir: state\n  levers: levers.yaml\n",
+        ),
+    )
+    .unwrap();
+    let lever = serde_json::json!({
+        "name": "knob", "cost": "low", "symptoms": ["high_wal_rate"], "values": ["2"],
+        "description": null,
+        "target": {"kind": "command", "apply": ["sh", "-c", set], "rollback": ["sh", "-c", set]},
+    });
+    let at = "2026-01-01T00:00:00Z";
+    let lines = [
+        serde_json::json!({"module": "tune", "event": "intent", "change_id": "c1",
+            "action": "apply", "lever": lever, "mv": {"from": "1", "to": "2"}, "at": at}),
+        serde_json::json!({"module": "tune", "event": "outcome", "change_id": "c1",
+            "action": "apply", "ok": true, "error": null, "at": at}),
+        serde_json::json!({"module": "tune", "event": "decision", "change_id": "c1",
+            "verdict": "improved", "kept": true, "reason": "test", "at": at}),
+    ];
+    std::fs::create_dir_all(d.join("state")).unwrap();
+    let journal: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(d.join("state/journal.jsonl"), journal).unwrap();
+
+    let out = tuner(&config, &[], &["-o", "json", "rollback"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["undone"][0]["change_id"], "c1", "{stdout}");
+    assert_eq!(std::fs::read_to_string(&value).unwrap(), "1\n");
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let wait = events
+        .iter()
+        .position(|e| {
+            e["event"] == "waiting" && e["what"] == "restoring knob=1: running its rollback command"
+        })
+        .unwrap_or_else(|| panic!("no wait for the revert:\n{stderr}"));
+    assert!(
+        events[wait..].iter().any(|e| e["event"] == "finished"),
+        "{stderr}"
+    );
+}

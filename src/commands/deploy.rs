@@ -220,6 +220,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
         &cx.config,
         journal.locks(),
         &crate::journal::Target::Service(service.to_string()),
+        cx.output,
     )
     .await
     .with_context(|| {
@@ -230,6 +231,7 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
         cx.router.as_ref(),
         &journal,
         req.timings.health_timeout,
+        crate::output::progress::for_format(cx.output).as_ref(),
     )
     .await?;
     if let Some(r) = &recovered {
@@ -343,8 +345,9 @@ async fn interrupted(
     health_timeout: Duration,
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<u8> {
+    let events = crate::output::progress::for_format(cx.output);
     let recovered = tokio::select! {
-        r = recover_open(cx.runtime.as_ref(), cx.router.as_ref(), journal, health_timeout) => r?,
+        r = recover_open(cx.runtime.as_ref(), cx.router.as_ref(), journal, health_timeout, events.as_ref()) => r?,
         _ = shutdown.reached(2) => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
     };
     write_metrics(cx);
@@ -405,6 +408,7 @@ pub async fn recover_services(cli: &Cli, services: &[String]) -> anyhow::Result<
             cx.router.as_ref(),
             journal,
             Duration::from_secs(120),
+            crate::output::progress::for_format(cx.output).as_ref(),
         )
         .await?;
         if let Some(r) = recovered {
@@ -426,6 +430,7 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
                 cx.router.as_ref(),
                 &journal,
                 Duration::from_secs(120),
+                crate::output::progress::for_format(cx.output).as_ref(),
             )
             .await?;
             if r.is_some() {

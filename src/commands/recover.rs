@@ -5,19 +5,22 @@
 //! limits or env; `tune` and `rollback` restore their own at start (the
 //! cycle does it), and a deploy recovers its own open swap (`deploy::recover`).
 
+use crate::cli::OutputFormat;
 use crate::config::Config;
 use crate::journal::{Journal, Locks, Target};
 use crate::tune::ledger::{Ledger, Status};
 use crate::tune::restore::lock_target;
-use crate::tune::rollback::{rollback, Scope, Undo};
+use crate::tune::rollback::{rollback_reporting, Scope, Undo};
 
 /// Restores the tune changes an interrupted run left unfinished on
 /// `target`, holding it through `locks` (which may already hold it).
-/// Builds the lever backends only when there is something to restore.
+/// Builds the lever backends only when there is something to restore. A
+/// slow revert (a recreate) is a wait rendered for `output`.
 pub async fn tune_changes_on(
     config: &Config,
     locks: &Locks,
     target: &Target,
+    output: OutputFormat,
 ) -> anyhow::Result<Vec<Undo>> {
     let ledger = Ledger::new(Journal::new(super::tune::journal_path(config)));
     let open = ledger
@@ -28,15 +31,17 @@ pub async fn tune_changes_on(
     if !open {
         return Ok(Vec::new());
     }
-    // Deploys restore container and env changes here; no restart to report.
-    let levers = super::levers::real(config, std::sync::Arc::new(crate::journal::Silent)).await?;
-    let report = rollback(
+    let events: std::sync::Arc<dyn crate::journal::Events> =
+        std::sync::Arc::from(crate::output::progress::for_format(output));
+    let levers = super::levers::real(config, events.clone()).await?;
+    let report = rollback_reporting(
         &ledger,
         locks,
         &levers,
         &config.paths.changelog,
         &Scope::UnfinishedOn(target.clone()),
         false,
+        events.as_ref(),
     )
     .await
     .map_err(super::tune::to_anyhow)?;

@@ -11,7 +11,7 @@ use crate::journal::{Journal, Target};
 use crate::levers::LeverBackend;
 use crate::output::tune as render;
 use crate::tune::ledger::Ledger;
-use crate::tune::rollback::{rollback, Scope};
+use crate::tune::rollback::{rollback, rollback_reporting, Scope};
 
 pub fn scope(args: &RollbackArgs) -> Scope {
     match (&args.to, args.all) {
@@ -89,16 +89,19 @@ pub async fn run(
             return Ok(crate::exit::FAILURE);
         }
     }
-    let report = rollback(
+    let events = crate::output::progress::for_format(output);
+    let report = rollback_reporting(
         &ledger,
         &locks,
         levers,
         &config.paths.changelog,
         &scope(args),
         args.dry_run,
+        events.as_ref(),
     )
     .await
     .map_err(to_anyhow)?;
+    crate::notify::announce(config, &super::announce::rollback_notices(config, &report)).await;
     if !args.dry_run && config.textfile_dir().is_some() {
         // A catalog that cannot be read only leaves the settings out.
         let catalog = super::tune::load_catalog(config).unwrap_or_default();

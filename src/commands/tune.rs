@@ -154,6 +154,16 @@ pub async fn run(
         Some(m) => m,
         None => events.as_ref(),
     };
+    // Each change is announced as it lands; a dry run changes nothing.
+    let queue = if args.dry_run {
+        crate::notify::Queue::none()
+    } else {
+        crate::notify::Queue::start(config)
+    };
+    let landed = super::announce::TuneNotices {
+        config,
+        queue: &queue,
+    };
     let cx = Context {
         config,
         baseline: baseline.as_ref(),
@@ -161,6 +171,7 @@ pub async fn run(
         backend: levers,
         observer: &observer,
         progress,
+        landed: &landed,
         ledger: Ledger::new(Journal::new(journal_path(config))),
         locks,
         changelog: config.paths.changelog.clone(),
@@ -177,11 +188,10 @@ pub async fn run(
         },
         allow_restart,
     };
-    let report = Tuner::new(cx, opts)
-        .run(&mut shutdown)
-        .await
-        .map_err(to_anyhow)?;
-    crate::notify::announce(config, &super::announce::tune_notices(config, &report)).await;
+    let result = Tuner::new(cx, opts).run(&mut shutdown).await;
+    // Posted even when the run failed later: those changes did land.
+    queue.finish().await;
+    let report = result.map_err(to_anyhow)?;
     if metrics_out.is_some() {
         let values = textfile::read_settings(&catalog, levers).await;
         textfile::tune(config, &catalog, &values);

@@ -105,6 +105,13 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
     let mut shutdown = super::interrupts::from_signals(super::interrupts::WATCH);
     // The check reads its own copy: the first signal lets it finish.
     let seen_by_check = shutdown.clone();
+    // Adjustments are announced when their check returns, while the
+    // daemon sleeps until the next.
+    let queue = if args.dry_run {
+        crate::notify::Queue::none()
+    } else {
+        crate::notify::Queue::start(&config)
+    };
     let mut code = OK;
     loop {
         let result = tokio::select! {
@@ -117,6 +124,9 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
             Ok(report) => {
                 if let Ok(mut s) = stats.lock() {
                     s.record(&report);
+                }
+                for notice in super::announce::watch_notices(&report) {
+                    queue.send(notice);
                 }
                 render(cli.output, &report)?;
                 if report.rows.iter().any(failed) {
@@ -139,6 +149,7 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
     if let Some(task) = server {
         task.abort();
     }
+    queue.finish().await;
     // A daemon's failures are in each table and /metrics; only `--once`
     // (cron) turns them into its exit code.
     Ok(if args.once { code } else { OK })

@@ -180,6 +180,8 @@ pub(super) struct Rig {
     pub(super) router: Arc<FakeRouter>,
     pub(super) journal: ServiceJournal,
     pub(super) blue_id: String,
+    /// What recovery reported while it waited.
+    pub(super) recovery_events: crate::journal::Recorded,
 }
 
 pub(super) fn timings() -> Timings {
@@ -230,6 +232,7 @@ impl Rig {
             router,
             journal,
             blue_id,
+            recovery_events: Default::default(),
         }
     }
 
@@ -308,6 +311,7 @@ impl Rig {
             self.router.as_ref(),
             &self.journal,
             timings().health_timeout,
+            &self.recovery_events,
         )
         .await
         .expect("recovery")

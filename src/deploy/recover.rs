@@ -15,8 +15,31 @@ use super::record::{DeployRecord, History, Kind, Outcome, ServiceJournal, DEPLOY
 use super::router::{Backend, Router};
 use super::swap::{self, backend};
 use super::{DeployError, Phase};
+use crate::journal::Events;
 use crate::runtime::find::Found;
 use crate::runtime::{Container, Runtime};
+
+/// What recovery acts through, and where it reports its waits.
+#[derive(Clone, Copy)]
+struct Engines<'a> {
+    runtime: &'a dyn Runtime,
+    router: &'a dyn Router,
+    events: &'a dyn Events,
+}
+
+/// `work` reported as one open-ended wait on `events`: starting a
+/// container, its health, the router's checks and the drain can each take
+/// a while, and recovery runs before the user's own command.
+async fn waited<T>(
+    events: &dyn Events,
+    what: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    events.waiting(what, None);
+    let out = work.await;
+    events.finished();
+    out
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Recovered {
@@ -47,6 +70,7 @@ pub async fn recover_open(
     router: &dyn Router,
     journal: &ServiceJournal,
     health_timeout: Duration,
+    events: &dyn Events,
 ) -> Result<Option<Recovered>, DeployError> {
     let Some(open) = journal.open()? else {
         return Ok(None);
@@ -59,10 +83,14 @@ pub async fn recover_open(
     };
     // Before its live update an in-place run has changed nothing, and the
     // swap's path undoes that correctly too.
+    events.step(&format!(
+        "recovering the interrupted deploy {} of {}",
+        r.id, r.service
+    ));
     let (outcome, detail) = if r.kind == Kind::InPlace || open.live_update {
         in_place(runtime, &open).await.map_err(fail)?
     } else {
-        blue_green(runtime, router, journal, &open, health_timeout)
+        blue_green(runtime, router, journal, &open, health_timeout, events)
             .await
             .map_err(fail)?
     };
@@ -86,6 +114,7 @@ async fn blue_green(
     journal: &ServiceJournal,
     open: &History,
     health_timeout: Duration,
+    events: &dyn Events,
 ) -> Result<(Outcome, String), String> {
     let r = &open.record;
     let all = runtime.list().await.map_err(|e| e.to_string())?;
@@ -108,23 +137,40 @@ async fn blue_green(
         seen(green_live.as_ref()),
     );
     let blue_exists = blue.is_some();
+    let e = Engines {
+        runtime,
+        router,
+        events,
+    };
+    let serving = |who: &'static str, name: String, id: String| async move {
+        let what = format!(
+            "waiting up to {}s until {who} {name} serves",
+            health_timeout.as_secs()
+        );
+        waited(
+            events,
+            &what,
+            swap::wait_serving(runtime, &id, health_timeout),
+        )
+        .await
+    };
     match action {
-        Action::Undo => undo(runtime, router, r, green.as_ref(), "blue was still running; green removed", health_timeout).await,
+        Action::Undo => undo(e, r, green.as_ref(), "blue was still running; green removed", health_timeout).await,
         Action::StartBlueThenUndo => {
             runtime.start(&r.blue_id).await.map_err(|e| e.to_string())?;
-            swap::wait_serving(runtime, &r.blue_id, health_timeout).await?;
-            undo(runtime, router, r, green.as_ref(), "blue was stopped and green not healthy; blue started again, green removed", health_timeout).await
+            serving("blue", r.blue_name.clone(), r.blue_id.clone()).await?;
+            undo(e, r, green.as_ref(), "blue was stopped and green not healthy; blue started again, green removed", health_timeout).await
         }
         Action::Forward => {
             let g = green.as_ref().ok_or("no green")?;
-            swap::wait_serving(runtime, &g.id, health_timeout).await?;
-            forward(runtime, router, journal, r, &g.id, blue_exists, "green was healthy and blue stopping or gone; swap finished").await
+            serving("green", g.name.clone(), g.id.clone()).await?;
+            forward(e, journal, r, &g.id, blue_exists, "green was healthy and blue stopping or gone; swap finished").await
         }
         Action::StartGreenThenForward => {
             let g = green.as_ref().ok_or("no green")?;
             runtime.start(&g.id).await.map_err(|e| e.to_string())?;
-            swap::wait_serving(runtime, &g.id, health_timeout).await?;
-            forward(runtime, router, journal, r, &g.id, blue_exists, "blue was gone; green started again and swap finished").await
+            serving("green", g.name.clone(), g.id.clone()).await?;
+            forward(e, journal, r, &g.id, blue_exists, "blue was gone; green started again and swap finished").await
         }
         Action::Lost => Err(format!(
             "neither blue {} ({}) nor green {} exists; start the service again (e.g. `docker-compose up -d {}`)",
@@ -137,14 +183,18 @@ async fn blue_green(
 }
 
 async fn forward(
-    runtime: &dyn Runtime,
-    router: &dyn Router,
+    e: Engines<'_>,
     journal: &ServiceJournal,
     r: &DeployRecord,
     green_id: &str,
     blue_exists: bool,
     why: &str,
 ) -> Result<(Outcome, String), String> {
+    let Engines {
+        runtime,
+        router,
+        events,
+    } = e;
     // The router may not have switched yet: give green the traffic first.
     if let Ok(g) = backend(runtime, green_id, r.router_green.as_deref()).await {
         if let Err(e) = router.promote(&g).await {
@@ -165,7 +215,8 @@ async fn forward(
         // Drained already if the swap got that far; otherwise let blue's
         // in-flight requests finish before it is removed.
         if router.drains() {
-            if let Err(e) = router.drain(b, Duration::from_secs(30)).await {
+            let what = format!("draining blue {} (up to 30s)", b.name);
+            if let Err(e) = waited(events, &what, router.drain(b, Duration::from_secs(30))).await {
                 tracing::warn!("router could not drain blue during recovery: {e}");
             }
         }
@@ -246,19 +297,30 @@ pub fn decide(last: Option<Phase>, blue: Seen, green: Seen) -> Action {
 }
 
 async fn undo(
-    runtime: &dyn Runtime,
-    router: &dyn Router,
+    e: Engines<'_>,
     r: &DeployRecord,
     green: Option<&Found>,
     why: &str,
     health_timeout: Duration,
 ) -> Result<(Outcome, String), String> {
+    let Engines {
+        runtime,
+        router,
+        events,
+    } = e;
     // Blue gets its traffic back, and the router sees it healthy, before
     // green leaves the router: never a backend with nobody serving.
     if let Ok(b) = backend(runtime, &r.blue_id, r.router_blue.as_deref()).await {
         match router.promote(&b).await {
             Ok(()) => {
-                if let Err(e) = router.wait_healthy(&b, health_timeout).await {
+                let what = format!(
+                    "waiting up to {}s until router {} sees blue {} healthy",
+                    health_timeout.as_secs(),
+                    router.kind(),
+                    b.name
+                );
+                if let Err(e) = waited(events, &what, router.wait_healthy(&b, health_timeout)).await
+                {
                     tracing::warn!("router does not see blue healthy again: {e}");
                 }
             }

@@ -9,6 +9,7 @@ use super::inplace;
 use super::prepare::Strategy;
 use super::record::{Kind, Outcome};
 use super::Phase;
+use crate::journal::Event;
 use crate::runtime::Health;
 
 #[tokio::test(start_paused = true)]
@@ -43,6 +44,52 @@ async fn a_crash_at_any_point_of_a_swap_is_recovered() {
     }
 }
 
+/// The open-ended waits recovery reported, by what they wait for; each
+/// one ended.
+fn recovery_waits(rig: &Rig) -> Vec<String> {
+    let events = rig.recovery_events.events();
+    let waits: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Waiting { what, .. } => Some(what.clone()),
+            _ => None,
+        })
+        .collect();
+    let finished = events.iter().filter(|e| **e == Event::Finished).count();
+    assert_eq!(finished, waits.len(), "every wait ends: {events:?}");
+    waits
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_reports_its_waits_for_health_the_router_and_the_drain() {
+    for drains in [true, false] {
+        let mut rig = Rig::new(drains);
+        let plan = rig.swap_plan().await;
+        let taken = snapshots(&rig, || async {
+            rig.swap(&plan).await.expect("clean run");
+        })
+        .await;
+        for at in &crash_points(taken) {
+            rig.recovery_events.0.lock().unwrap().clear();
+            let (last, outcome) = crash_and_recover(&mut rig, at, drains).await;
+            let waits = recovery_waits(&rig);
+            let context = format!("drains={drains}, after {last:?}: {waits:?}");
+            let has = |part: &str| waits.iter().any(|w| w.contains(part));
+            if outcome == Outcome::Completed {
+                assert!(has("until green"), "{context}");
+                assert_eq!(has("draining blue"), drains, "{context}");
+            } else {
+                assert!(has(" sees blue "), "{context}");
+            }
+            assert!(
+                rig.recovery_events.events().iter().any(|e| matches!(e,
+                    Event::Step { message } if message.starts_with("recovering the interrupted deploy"))),
+                "{context}"
+            );
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_crash_with_blue_stopped_and_green_unhealthy_restarts_blue() {
     let mut rig = Rig::new(false);
@@ -71,6 +118,13 @@ async fn a_crash_with_blue_stopped_and_green_unhealthy_restarts_blue() {
     assert_eq!(last, Some(Phase::StopBlue));
     assert_eq!(outcome, Outcome::Undone);
     rig.assert_blue_kept(&plan, "blue restarted");
+    let waits = recovery_waits(&rig);
+    assert!(
+        waits
+            .iter()
+            .any(|w| w.contains(&format!("until blue {BLUE} serves"))),
+        "{waits:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

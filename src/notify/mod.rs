@@ -9,6 +9,8 @@
 //! The commands turn their reports into [`Notice`]s. Posting never fails a
 //! run: the caller gets an error to print as a warning.
 
+mod queue;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::metrics::http::{self, Auth};
+
+pub use queue::Queue;
 
 /// One thing worth announcing.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,9 +24,9 @@ use chrono::Utc;
 use super::change::Change;
 use super::ledger::{Ledger, Status};
 use super::observe::Windows;
-use super::ports::Observer;
+use super::ports::{Landed, Observer};
 use super::report::{CycleReport, DryRunPlan, Outcome, RunReport};
-use super::rollback::{rollback, Scope, Undo};
+use super::rollback::{rollback_reporting, Scope, Undo};
 use super::windows::{windows_plan, WindowKind};
 use super::TuneError;
 use crate::config::Config;
@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub backend: &'a dyn LeverBackend,
     pub observer: &'a dyn Observer,
     pub progress: &'a dyn Events,
+    /// Told of each change as soon as it is kept or rolled back.
+    pub landed: &'a dyn Landed,
     pub ledger: Ledger,
     /// Every change holds its lever's target (a service, PostgreSQL) from
     /// its intent until it is kept or undone.
@@ -244,13 +246,14 @@ impl<'a> Tuner<'a> {
         self.cx
             .progress
             .step("restoring the unfinished changes of an interrupted run");
-        let report = rollback(
+        let report = rollback_reporting(
             &self.cx.ledger,
             &self.cx.locks,
             self.cx.backend,
             &self.cx.changelog,
             &Scope::Unfinished,
             false,
+            self.cx.progress,
         )
         .await?;
         self.recovered = report.undone;

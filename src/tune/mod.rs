@@ -30,5 +30,5 @@ pub use crate::journal::{Shutdown, Trigger};
 pub use cycle::{Context, Options, Tuner};
 pub use error::TuneError;
 pub use observe::Windows;
-pub use ports::{ObserveError, Observer};
+pub use ports::{Landed, ObserveError, Observer, Unheard};
 pub use report::{CycleReport, DryRunPlan, Outcome, RunReport};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::report::CycleReport;
 use crate::metrics::{Metrics, Sample};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,4 +27,19 @@ pub trait Observer: Send + Sync {
     async fn history(&self, window: Duration, step: Duration) -> Result<Vec<Sample>, ObserveError>;
     /// Names of alerts labelled `tuning_trigger="true"` that are firing now.
     async fn firing_triggers(&self) -> Result<Vec<String>, ObserveError>;
+}
+
+/// Hears each change the moment it lands: kept right after its verdict,
+/// rolled back once the old value is restored, before the run moves on.
+/// The cycle does not wait for the listener's work (the edge posts a
+/// notice from its own task), so a slow listener never slows a cycle.
+pub trait Landed: Send + Sync {
+    fn landed(&self, change: &CycleReport);
+}
+
+/// Nobody listening: dry runs and tests that do not care.
+pub struct Unheard;
+
+impl Landed for Unheard {
+    fn landed(&self, _: &CycleReport) {}
 }

@@ -4,7 +4,7 @@
 use super::cycle::Context;
 use super::ledger::{Action, Ledger};
 use super::TuneError;
-use crate::journal::{Locks, Shutdown, Target, TargetLock};
+use crate::journal::{Events, Locks, Shutdown, Target, TargetLock};
 use crate::levers::catalog::{self, Lever};
 use crate::levers::port::{LeverBackend, Move};
 
@@ -45,24 +45,62 @@ pub(crate) async fn restore(
     mv: &Move,
     shutdown: &mut Shutdown,
 ) -> Result<(), TuneError> {
-    restore_with(&cx.ledger, cx.backend, change_id, lever, mv, shutdown).await
+    restore_with(
+        &cx.ledger,
+        cx.backend,
+        cx.progress,
+        change_id,
+        lever,
+        mv,
+        shutdown,
+    )
+    .await
+}
+
+/// What a revert waits on, when it is slow: a recreate or a command can
+/// take as long as `tune.command_timeout`. A PostgreSQL restart reports
+/// its own wait, from the database client.
+fn slow_revert(lever: &Lever, mv: &Move) -> Option<String> {
+    let restores = lever.assignment(mv.from.as_deref());
+    match &lever.target {
+        catalog::Target::Env { service, .. } => {
+            Some(format!("restoring {restores}: recreating {service}"))
+        }
+        catalog::Target::Command { .. } => Some(format!(
+            "restoring {restores}: running its rollback command"
+        )),
+        catalog::Target::Postgres { .. } | catalog::Target::Container { .. } => None,
+    }
 }
 
 pub(crate) async fn restore_with(
     ledger: &Ledger,
     backend: &dyn LeverBackend,
+    progress: &dyn Events,
     change_id: &str,
     lever: &Lever,
     mv: &Move,
     shutdown: &mut Shutdown,
 ) -> Result<(), TuneError> {
     ledger.intent(change_id, Action::Revert, lever, mv)?;
+    let slow = slow_revert(lever, mv);
+    if let Some(what) = &slow {
+        progress.waiting(what, None);
+    }
     let result = tokio::select! {
         // Checked first: a second interrupt must abort even if the revert is ready.
         biased;
-        _ = shutdown.reached(2) => return Err(TuneError::Aborted { during: format!("rolling back {change_id}") }),
+        _ = shutdown.reached(2) => {
+            if slow.is_some() {
+                progress.finished();
+            }
+            return Err(TuneError::Aborted { during: format!("rolling back {change_id}") });
+        }
         r = backend.revert(lever, mv) => r,
     };
+    if slow.is_some() {
+        progress.finished();
+    }
     crate::crash::at(crate::crash::Point::Reverted);
     ledger.outcome(
         change_id,

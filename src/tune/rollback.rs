@@ -16,7 +16,7 @@ use super::ledger::{ChangeState, Ledger, Status};
 use super::record;
 use super::restore::{hold, lock_target, restore_with};
 use super::TuneError;
-use crate::journal::{Locks, Shutdown, Target};
+use crate::journal::{Events, Locks, Shutdown, Silent, Target};
 use crate::levers::catalog::Lever;
 use crate::levers::choose::same_value;
 use crate::levers::port::{LeverBackend, Move, Plan};
@@ -133,6 +133,7 @@ async fn drift(backend: &dyn LeverBackend, c: &ChangeState) -> Option<String> {
     ))
 }
 
+/// [`rollback_reporting`] with nobody watching its waits.
 pub async fn rollback(
     ledger: &Ledger,
     locks: &Locks,
@@ -140,6 +141,21 @@ pub async fn rollback(
     changelog: &Path,
     scope: &Scope,
     dry_run: bool,
+) -> Result<RollbackReport, TuneError> {
+    rollback_reporting(ledger, locks, backend, changelog, scope, dry_run, &Silent).await
+}
+
+/// Undoes the changes `scope` names, newest first, each through the
+/// journaled restore; slow reverts (a recreate, a command) are waits on
+/// `progress`.
+pub async fn rollback_reporting(
+    ledger: &Ledger,
+    locks: &Locks,
+    backend: &dyn LeverBackend,
+    changelog: &Path,
+    scope: &Scope,
+    dry_run: bool,
+    progress: &dyn Events,
 ) -> Result<RollbackReport, TuneError> {
     let changes = ledger.changes()?;
     let chosen = select(&changes, scope)?;
@@ -188,7 +204,16 @@ pub async fn rollback(
             _ => "kept change undone on request",
         };
         let _held = hold(locks, lever, &format!("rolling back {}", c.change_id))?;
-        restore_with(ledger, backend, &c.change_id, lever, &c.mv, &mut never).await?;
+        restore_with(
+            ledger,
+            backend,
+            progress,
+            &c.change_id,
+            lever,
+            &c.mv,
+            &mut never,
+        )
+        .await?;
         record::rollback_entry(changelog, &c.change_id, lever, &c.mv, why)?;
         undone.push(Undo {
             drift: note,

@@ -69,6 +69,7 @@ impl Tuner<'_> {
             self.cx.progress.step("interrupted: rolling back");
             restore(&self.cx, &id, &lever, &mv, shutdown).await?;
             out.reason = "interrupted during observation; rolled back".into();
+            self.cx.landed.landed(&out);
             record::changelog(&self.cx, &out, &lever, None, &windows)?;
             return Ok(out);
         }
@@ -131,6 +132,7 @@ impl Tuner<'_> {
             .or_else(|| seen(&observation.samples));
 
         if out.kept {
+            self.cx.landed.landed(&out);
             // Another lever on the same setting is a fallback for this one
             // (lz4 when zstd costs too much): once a value is kept, moving
             // the setting again would undo a measured win.
@@ -149,6 +151,9 @@ impl Tuner<'_> {
                 .progress
                 .step(&format!("rolling back {}", lever.name));
             restore(&self.cx, &id, &lever, &mv, shutdown).await?;
+            // Heard now, not after the fresh window below (settle plus a
+            // whole observation) that only serves the next change.
+            self.cx.landed.landed(&out);
             self.exhausted.insert(lever.name.clone());
             // Back where we were, but not back when: load and background work
             // drift, so a window from before this change would judge the next

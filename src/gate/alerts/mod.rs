@@ -12,6 +12,7 @@
 
 pub mod decimal;
 pub mod model;
+pub mod separate;
 pub mod sla;
 pub mod slo;
 pub mod spec;
@@ -137,6 +138,17 @@ pub fn render(
             rules,
         });
         tests.extend(slo::unit_tests(slo, &alerts, &alerting));
+    }
+    // The windows and burn rates are shared by every SLO, so one SLO's
+    // rules show each window is needed; promtool's time on these grows
+    // with the square of their span. Last, so the quick tests come first.
+    if let Some(slo) = inputs.slos.first() {
+        let alerts = slo::alerts(slo, &alerting);
+        tests.extend(
+            separate::scenarios(slo, &alerts, &alerting)
+                .into_iter()
+                .map(|s| s.test),
+        );
     }
     Ok(Rendered {
         rules: RuleFile { groups },

@@ -117,6 +117,15 @@ async fn a_lever_that_does_nothing_is_rolled_back_and_not_retried() {
             "apply checkpoint_timeout 5min->15min"
         ]
     );
+    // Each change is heard as it lands: the rolled-back one once reverted
+    // (2 writes), before the next was applied, not at the end of the run.
+    assert_eq!(
+        w.heard.log(),
+        [
+            ("max_wal_size".to_string(), false, 2),
+            ("checkpoint_timeout".to_string(), true, 3)
+        ]
+    );
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert!(
         report.cycles[1]
@@ -351,6 +360,7 @@ async fn first_interrupt_rolls_back_the_open_change() {
             "revert max_wal_size 4GB->1GB"
         ]
     );
+    assert_eq!(w.heard.log(), [("max_wal_size".to_string(), false, 2)]);
     assert_eq!(
         w.ledger().changes().unwrap()[0].status(),
         Status::RolledBack
@@ -441,6 +451,7 @@ async fn the_journal_records_the_live_old_value_not_the_planned_one() {
         backend: &drift,
         observer: &obs,
         progress: &Silent,
+        landed: &crate::tune::Unheard,
         ledger: w.ledger(),
         locks: w.locks(),
         changelog: w.path("CHANGELOG_TUNING.md"),

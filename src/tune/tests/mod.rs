@@ -82,6 +82,31 @@ pub(crate) struct World {
     pub(crate) backend: Arc<FakeBackend>,
     /// Every event the run reported.
     pub(crate) events: crate::journal::Recorded,
+    /// Every change the run said had landed.
+    pub(crate) heard: Heard,
+}
+
+/// Each landed change as `(lever, kept, backend writes so far)`: the count
+/// shows when it was heard, before or after the next change began.
+pub(crate) struct Heard {
+    backend: Arc<FakeBackend>,
+    log: std::sync::Mutex<Vec<(String, bool, usize)>>,
+}
+
+impl Heard {
+    pub(crate) fn log(&self) -> Vec<(String, bool, usize)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl super::Landed for Heard {
+    fn landed(&self, change: &super::CycleReport) {
+        let writes = self.backend.writes().len();
+        self.log
+            .lock()
+            .unwrap()
+            .push((change.lever.clone(), change.kept, writes));
+    }
 }
 
 impl World {
@@ -97,11 +122,16 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::load::from_str(&dir.path().join("tuner.yaml"), config).unwrap();
         let catalog = Catalog::parse(Path::new("levers.yaml"), levers).unwrap();
+        let backend = Arc::new(backend);
         World {
             dir,
             config,
             catalog,
-            backend: Arc::new(backend),
+            heard: Heard {
+                backend: backend.clone(),
+                log: Default::default(),
+            },
+            backend,
             events: Default::default(),
         }
     }
@@ -171,6 +201,7 @@ impl World {
             backend: self.backend.as_ref(),
             observer,
             progress: &self.events,
+            landed: &self.heard,
             ledger: self.ledger(),
             locks: self.locks(),
             changelog: self.path("CHANGELOG_TUNING.md"),
