@@ -44,6 +44,7 @@ pub fn levers(
         kept: Arc::new(Ledger::new(Journal::new(journal_path(config)))),
         dir: project_dir,
         timeout: tune.command_timeout,
+        compose: crate::runtime::compose_cmd::get().argv().to_vec(),
     };
     Router {
         postgres,

@@ -1,6 +1,9 @@
 //! `command` levers: an argv to apply and one to roll back, run without a
 //! shell. `{value}` in an argument is the value being set (apply) or the
-//! value being restored, empty when there was none (rollback).
+//! value being restored, empty when there was none (rollback). An argument
+//! that is exactly `{compose}` becomes the Compose command tuner found
+//! (`docker compose` or `docker-compose`, or `compose.command`), so a
+//! shipped lever works with either.
 //!
 //! A program cannot be asked for its "current value", so the value is the
 //! journal's: the `to` of the lever's last kept change, else unset.
@@ -16,6 +19,7 @@ use crate::levers::catalog::{Lever, Target};
 use crate::levers::port::{BackendError, Disruption, KeptValues, LeverBackend, Move, Plan};
 
 pub const PLACEHOLDER: &str = "{value}";
+pub const COMPOSE: &str = "{compose}";
 
 pub struct CommandLevers {
     /// The change ledger: a command's value is that of its last kept change.
@@ -23,6 +27,21 @@ pub struct CommandLevers {
     /// Where the commands run (the Compose project folder).
     pub dir: Option<PathBuf>,
     pub timeout: Duration,
+    /// What a `{compose}` argument stands for.
+    pub compose: Vec<String>,
+}
+
+/// `argv` with each `{compose}` argument replaced by the Compose argv.
+fn with_compose(argv: Vec<String>, compose: &[String]) -> Vec<String> {
+    argv.into_iter()
+        .flat_map(|arg| {
+            if arg == COMPOSE {
+                compose.to_vec()
+            } else {
+                vec![arg]
+            }
+        })
+        .collect()
 }
 
 /// The argv that moves the lever to `to`: the apply argv for a value, the
@@ -84,19 +103,21 @@ impl LeverBackend for CommandLevers {
     }
 
     async fn plan(&self, lever: &Lever, mv: &Move) -> Result<Plan, BackendError> {
-        Ok(plan_of(&forward(lever, mv)?))
+        Ok(plan_of(&with_compose(forward(lever, mv)?, &self.compose)))
     }
 
     async fn apply(&self, lever: &Lever, mv: &Move) -> Result<(), BackendError> {
-        self.exec(lever, &forward(lever, mv)?).await
+        self.exec(lever, &with_compose(forward(lever, mv)?, &self.compose))
+            .await
     }
 
     async fn plan_revert(&self, lever: &Lever, mv: &Move) -> Result<Plan, BackendError> {
-        Ok(plan_of(&backward(lever, mv)?))
+        Ok(plan_of(&with_compose(backward(lever, mv)?, &self.compose)))
     }
 
     async fn revert(&self, lever: &Lever, mv: &Move) -> Result<(), BackendError> {
-        self.exec(lever, &backward(lever, mv)?).await
+        self.exec(lever, &with_compose(backward(lever, mv)?, &self.compose))
+            .await
     }
 
     async fn settings_snapshot(&self) -> Result<String, BackendError> {
@@ -150,6 +171,7 @@ mod tests {
             kept: kept.clone(),
             dir: None,
             timeout: Duration::from_secs(10),
+            compose: vec!["docker".into(), "compose".into()],
         };
         let l = lever(dir.path());
         let mv = Move {
@@ -172,5 +194,24 @@ mod tests {
         assert!(backend.plan_revert(&l, &mv).await.unwrap().steps[0].starts_with("run: rm -f "));
         backend.revert(&l, &mv).await.unwrap();
         assert!(!dir.path().join("pool-on").exists());
+    }
+
+    #[test]
+    fn a_compose_argument_becomes_the_compose_command_found() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let v2 = argv(&["docker", "compose"]);
+        assert_eq!(
+            with_compose(argv(&["{compose}", "up", "-d", "pgbouncer"]), &v2),
+            argv(&["docker", "compose", "up", "-d", "pgbouncer"])
+        );
+        // Only a whole argument: text around it is the user's own.
+        assert_eq!(
+            with_compose(argv(&["echo", "x{compose}"]), &v2),
+            argv(&["echo", "x{compose}"])
+        );
+        assert_eq!(
+            with_compose(argv(&["{compose}", "stop"]), &argv(&["docker-compose"])),
+            argv(&["docker-compose", "stop"])
+        );
     }
 }
