@@ -123,13 +123,13 @@ async fn closed_loop_a_lever_that_makes_commits_wait_is_regressed_and_compressio
         // Every verdict line and the changelog show throughput with its band.
         let human = crate::output::tune::run_human(&w.config, &report);
         assert!(
-            human.contains("median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s, Mann-Whitney p<0.0001 (fell)")
-                && human.contains("median 900 → 900 tx/s (+0.0%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Mann-Whitney p=1.0000 (within noise)"),
+            human.contains("median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Welch t over 15 independent readings a window p<0.0001 (fell)")
+                && human.contains("median 900 → 900 tx/s (+0.0%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Welch t over 15 independent readings a window p=0.5000 (within noise)"),
             "{human}"
         );
         let log = w.changelog();
         assert!(
-            log.contains("* Throughput: median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s, Mann-Whitney p<0.0001 (fell)"),
+            log.contains("* Throughput: median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Welch t over 15 independent readings a window p<0.0001 (fell)"),
             "{log}"
         );
         assert!(
