@@ -5,17 +5,20 @@
 #
 # The demo database starts WAL-heavy (demo/postgres/site.conf), and the
 # `demo` SLA profile asks for half the baseline's WAL rate, so tuning has a
-# real problem to solve with short windows (60 s observed per change: 12
+# real problem to solve with short windows (90 s observed per change: 18
 # samples at the 5 s interval, so enough pair up by transactions since the
-# CHECKPOINT; at 45 s the 9 samples fell back to pairing by time).
+# CHECKPOINT; at 45 s the 9 samples fell back to pairing by time). The judge
+# tests only readings one query lookback apart (README, "Verdicts are
+# calibrated"): 90 s holds 3 of wal_rate's 30 s and 2 of the 1 m guards';
+# 60 s held 1 of the guards', and they would be inconclusive.
 #
-# Env: DEMO_OBSERVE (default 60s), DEMO_SETTLE (30s), DEMO_CYCLES (4).
+# Env: DEMO_OBSERVE (default 90s), DEMO_SETTLE (30s), DEMO_CYCLES (4).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 TUNER=target/release/tuner
-observe=${DEMO_OBSERVE:-60s}
+observe=${DEMO_OBSERVE:-90s}
 settle=${DEMO_SETTLE:-30s}
 cycles=${DEMO_CYCLES:-4}
 

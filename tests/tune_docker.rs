@@ -248,8 +248,9 @@ fn a_container_lever_and_a_deploy_of_its_service_never_overlap() {
 
     let mut tune = spawn_tuner(dir.path(), &config, &["tune", "--max-cycles", "1"], "tune");
     // Observation has begun: the change is applied and holds service app.
+    // The first cycle observes two 30 s before-windows first (their drift).
     assert!(
-        wait_for(Duration::from_secs(60), || tuning_log(dir.path())
+        wait_for(Duration::from_secs(120), || tuning_log(dir.path())
             .iter()
             .any(|l| l["phase"] == "observe")),
         "tune never started observing"

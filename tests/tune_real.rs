@@ -213,7 +213,7 @@ fn cheapest_wal_lever_is_kept_under_real_load_and_logs_agree_with_prometheus() {
         evidence.contains("noise band")
             && evidence.contains("mean from a CHECKPOINT")
             && evidence.contains("paired by transactions since it")
-            && evidence.contains("sign-flip"),
+            && evidence.contains("independent pairs"),
         "{evidence}"
     );
     assert!(

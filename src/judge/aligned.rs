@@ -28,18 +28,24 @@
 //! - **statistic**: the window mean (what the window wrote in all: the burst
 //!   counts in full, as it does on disk and in replication), not the median,
 //!   which a burst shorter than half the window would hide;
-//! - **noise band**: the before-window's scaled MAD over √n (a robust
-//!   standard error of its mean), never below the 5% minimum effect;
-//! - **test**: the paired sign-flip test on the per-offset differences
-//!   (`stats::paired_p_less`), one-sided, p < 0.05.
+//! - **noise band**: the scaled MAD of the before-window's independent
+//!   readings over √k (a robust standard error of its mean), never below
+//!   the 5% minimum effect;
+//! - **test**: the paired t-test (`stats::paired_t_p_less`), two-sided at
+//!   0.05, on the pairs one query lookback apart (`blocks`: neighbours share
+//!   data), on the log of each pair's ratio: a WAL cut is a share of the
+//!   burst, large in it and small after, and in logs it is one effect, not a
+//!   spread that hides it. (A sign-flip test has no use for the 3-4 readings
+//!   of a short window: its smallest p is 1/2^k.)
 //!
 //! The verdict is conservative, not flattering: a window shorter than the
 //! server's checkpoint cycle holds exactly one burst, so spacing checkpoints
 //! further apart than the window earns nothing here, while compression and
 //! any spacing within the window are measured in full.
 
-use super::stats::{paired_p_less, scaled_mad};
-use super::{movement, Rule, Shift, Statistic};
+use super::blocks::thin;
+use super::stats::{mean, paired_t_p_less, scaled_mad};
+use super::{movement, Rule, Shift, Statistic, MIN_READINGS};
 use crate::config::Direction;
 use crate::metrics::Sample;
 
@@ -103,10 +109,6 @@ fn interpolate(curve: &[(f64, f64)], x: f64) -> Option<f64> {
     })
 }
 
-fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
-
 /// The mean of a metric over a window: its SLA value when the window starts
 /// at a checkpoint (an instant reading could sit in the FPI-free floor).
 pub fn window_mean(samples: &[Sample], metric: &str) -> Option<f64> {
@@ -118,9 +120,20 @@ pub fn window_mean(samples: &[Sample], metric: &str) -> Option<f64> {
     mean(&values)
 }
 
+/// The effect of each independent pair (module doc): the log of its ratio
+/// when every value is positive, else its difference.
+fn effects(pairs: &[(f64, f64)]) -> Vec<f64> {
+    if pairs.iter().all(|(b, a)| *b > 0.0 && *a > 0.0) {
+        pairs.iter().map(|(b, a)| (a / b).ln()).collect()
+    } else {
+        pairs.iter().map(|(b, a)| a - b).collect()
+    }
+}
+
 /// Compares two checkpoint-aligned windows of one metric (module doc),
-/// paired by `work` when given and enough of it overlaps; `None` with fewer
-/// than `rule.min_samples` pairs.
+/// paired by `work` when given and enough of it overlaps, testing every
+/// `stride`-th pair; `None` with fewer than `rule.min_samples` pairs or
+/// `MIN_READINGS` independent ones.
 pub fn compare(
     metric: &str,
     before: &[Sample],
@@ -128,6 +141,7 @@ pub fn compare(
     work: Option<Work<'_>>,
     direction: Direction,
     rule: &Rule,
+    stride: usize,
 ) -> Option<Shift> {
     let by_work = work
         .map(|w| pairs_by_work(metric, before, after, w))
@@ -142,13 +156,17 @@ pub fn compare(
     let b: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     let a: Vec<f64> = pairs.iter().map(|p| p.1).collect();
     let (mean_before, mean_after) = (mean(&b)?, mean(&a)?);
-    let standard_error = scaled_mad(&b)? / (pairs.len() as f64).sqrt();
+    let independent = thin(&pairs, stride);
+    if independent.len() < MIN_READINGS {
+        return None;
+    }
+    let readings: Vec<f64> = independent.iter().map(|p| p.0).collect();
+    let standard_error = scaled_mad(&readings)? / (readings.len() as f64).sqrt();
     let noise = (rule.band * standard_error).max(rule.min_effect * mean_before.abs());
-    let down: Vec<f64> = pairs.iter().map(|(b, a)| a - b).collect();
+    let down = effects(&independent);
     let up: Vec<f64> = down.iter().map(|d| -d).collect();
-    // All pairs equal: no evidence either way.
-    let p_down = paired_p_less(&down).unwrap_or(1.0);
-    let p_up = paired_p_less(&up).unwrap_or(1.0);
+    let p_down = paired_t_p_less(&down)?;
+    let p_up = paired_t_p_less(&up)?;
     let (p_better, p_worse) = match direction {
         Direction::LowerIsBetter => (p_down, p_up),
         Direction::HigherIsBetter => (p_up, p_down),
@@ -158,6 +176,7 @@ pub fn compare(
         statistic,
         n_before: pairs.len(),
         n_after: pairs.len(),
+        readings: independent.len(),
         before: mean_before,
         after: mean_after,
         noise,
@@ -215,6 +234,7 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
+            1,
         )
         .unwrap();
         assert_eq!(s.movement, Movement::Better, "{s:?}");
@@ -227,6 +247,7 @@ mod tests {
             &values(&after),
             Direction::LowerIsBetter,
             &rule,
+            1,
         )
         .unwrap();
         assert_eq!(by_median.movement, Movement::WithinNoise, "{by_median:?}");
@@ -242,6 +263,7 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
+            1,
         )
         .unwrap();
         assert_eq!(same.movement, Movement::WithinNoise, "{same:?}");
@@ -252,6 +274,7 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
+            1,
         )
         .unwrap();
         assert_eq!(worse.movement, Movement::Worse, "{worse:?}");
@@ -282,6 +305,7 @@ mod tests {
             Some(work),
             Direction::LowerIsBetter,
             &Rule::default(),
+            1,
         )
         .unwrap()
     }
@@ -300,6 +324,7 @@ mod tests {
             None,
             Direction::LowerIsBetter,
             &rule,
+            1,
         )
         .unwrap();
         assert_eq!(by_time.movement, Movement::Better, "{by_time:?}");
@@ -336,7 +361,8 @@ mod tests {
             &after,
             None,
             Direction::LowerIsBetter,
-            &Rule::default()
+            &Rule::default(),
+            1,
         )
         .is_none());
         assert_eq!(window_mean(&window(&[1.0, 2.0, 6.0]), "wal"), Some(3.0));

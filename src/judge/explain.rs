@@ -4,22 +4,21 @@
 use super::{JudgeInput, Movement, Shift, Statistic};
 use crate::config::units::format_duration;
 
-/// `median 100 → 80 (-20.0%), noise band ±3, Mann-Whitney p=0.0002`,
-/// prefixed `per transaction, ` for a metric divided by the throughput.
+/// `median 100 → 80 (-20.0%), noise band ±3, Welch t over 4 independent
+/// readings a window p=0.0002`, prefixed `per transaction, ` for a metric
+/// divided by the throughput.
 pub fn describe(s: &Shift) -> String {
     let pct = percent(s);
     let p = p_value(s);
     let (center, test) = match s.statistic {
-        Statistic::Median => ("median", "Mann-Whitney"),
-        Statistic::AlignedMean => (
-            "mean from a CHECKPOINT",
-            "paired by time since it, sign-flip",
-        ),
+        Statistic::Median => ("median", "Welch t"),
+        Statistic::AlignedMean => ("mean from a CHECKPOINT", "paired by time since it, t"),
         Statistic::AlignedMeanByWork => (
             "mean from a CHECKPOINT",
-            "paired by transactions since it, sign-flip",
+            "paired by transactions since it, t",
         ),
     };
+    let test = format!("{test} over {}", readings(s));
     let band = match s.drift {
         Some(d) if d >= s.noise => format!(
             "noise band ±{} (the drift between two windows before the change)",
@@ -44,8 +43,8 @@ pub fn describe(s: &Shift) -> String {
     )
 }
 
-/// `median 894 → 478 tx/s (-46.5%), noise band ±44.7 tx/s, Mann-Whitney
-/// p<0.0001 (fell)`: throughput, the guard every change answers to, in the
+/// `median 894 → 478 tx/s (-46.5%), noise band ±44.7 tx/s, Welch t over 3
+/// independent readings a window p<0.0001 (fell)`: throughput, the guard every change answers to, in the
 /// words of every verdict line and changelog entry.
 pub fn describe_throughput(s: &Shift) -> String {
     let how = match s.movement {
@@ -67,13 +66,27 @@ pub(super) fn throughput_numbers(s: &Shift) -> String {
         None => String::new(),
     };
     format!(
-        "median {} → {} tx/s{}, noise band ±{} tx/s{drift}, Mann-Whitney {}",
+        "median {} → {} tx/s{}, noise band ±{} tx/s{drift}, Welch t over {} {}",
         short(s.before),
         short(s.after),
         percent(s),
         short(s.noise),
+        readings(s),
         p_value(s)
     )
+}
+
+/// `4 independent readings a window`: how much evidence the test had.
+fn readings(s: &Shift) -> String {
+    let pairs = matches!(
+        s.statistic,
+        Statistic::AlignedMean | Statistic::AlignedMeanByWork
+    );
+    if pairs {
+        format!("{} independent pairs", s.readings)
+    } else {
+        format!("{} independent readings a window", s.readings)
+    }
 }
 
 /// ` (-20.0%)`, or nothing from a zero.

@@ -2,8 +2,12 @@
 //! violated, nor worse beyond its noise by more than `guard_margin` of its
 //! headroom to its objective (the module doc of `judge` says why).
 
+use super::blocks::stride;
 use super::throughput::{counted, limit_per_transaction};
-use super::{compare, describe, direction_of, short, values, JudgeInput, Movement, Shift};
+use super::{
+    compare, describe, direction_of, enough, short, values, JudgeInput, Movement, Shift,
+    MIN_READINGS,
+};
 use crate::config::objective::Comparison;
 
 /// What the guards say about a change.
@@ -40,18 +44,27 @@ pub(super) fn guards(input: &JudgeInput<'_>) -> Guards {
             unguarded.push(spec.name.clone());
             continue;
         }
-        if before.len() < rule.min_samples {
+        let stride = stride(spec.lookback, input.interval);
+        if !enough(before.len(), stride, rule) {
             thin.get_or_insert_with(|| {
                 format!(
-                    "{}: only {} samples before the change, {} needed to tell whether it got worse",
+                    "{}: only {} samples before the change, {} needed to tell whether it got worse, spanning at least {MIN_READINGS} of its query's {} lookbacks (observe longer)",
                     spec.name,
                     before.len(),
-                    rule.min_samples
+                    rule.min_samples,
+                    crate::config::units::format_duration(spec.lookback)
                 )
             });
             continue;
         }
-        let Some(mut shift) = compare(&spec.name, &before, &after, direction_of(spec), rule) else {
+        let Some(mut shift) = compare(
+            &spec.name,
+            &before,
+            &after,
+            direction_of(spec),
+            rule,
+            stride,
+        ) else {
             silent.get_or_insert_with(|| {
                 format!(
                     "{}: only {} samples after the change",

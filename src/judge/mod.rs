@@ -10,12 +10,22 @@
 //!    standard deviation but blind to a single checkpoint spike), and never
 //!    less than 5% of `B`'s median — a quiet before-window must not turn a
 //!    harmless wobble (p95 latency 4.7 → 5.0 ms) into a verdict; and
-//! 2. a one-sided Mann-Whitney U test (asymptotic, continuity-corrected)
-//!    gives p < 0.05 for that direction — the shift is not a lucky draw.
+//! 2. Welch's t-test over the windows' *independent readings* — the samples
+//!    one query lookback apart, which share no data (`blocks`) — gives
+//!    p < 0.025 for that direction: the test is two-sided at 0.05, so a
+//!    change that did nothing reads as moved, either way, at most 5% of the
+//!    time. Overlapping `rate()` samples are never counted as separate
+//!    evidence (on the demo that called a no-op change `regressed` at
+//!    p = 0.0005).
 //!
-//! Both windows need more than 8 samples (fewer and the test has no power,
-//! and statrs' exact small-sample method is wrong), and at most 20% of the
-//! goal metric's samples after the change may be missing.
+//! And the band is at least the drift between two windows of the setting in
+//! force before the change, when measured (`reference`: two before-windows
+//! in the first cycle, the re-measurement after a rollback, a fresh window
+//! after a kept change): load wanders between windows, not only inside one.
+//!
+//! Both windows need more than 8 samples and two independent readings
+//! (fewer and the test has no power), and at most 20% of the goal metric's
+//! samples after the change may be missing.
 //!
 //! Verdicts, first match wins: an alert that fired → `alert_fired`; missing
 //! data → `no_data` (fail closed; transactions counted before the change but
@@ -49,6 +59,7 @@
 //! verdict is conservative rather than provisional.
 
 pub mod aligned;
+pub mod blocks;
 mod explain;
 mod guard;
 pub mod reference;
@@ -63,7 +74,7 @@ use serde::{Deserialize, Serialize};
 pub use self::explain::{describe, describe_throughput};
 use self::explain::{provisional, short, throughput_numbers};
 use self::guard::Guards;
-use self::stats::{median, p_less, scaled_mad};
+use self::stats::{median, scaled_mad, welch_p_less};
 use self::throughput::{Counted, THROUGHPUT};
 use crate::config::objective::Comparison;
 use crate::config::Direction;
@@ -141,6 +152,9 @@ pub struct MetricSpec {
     /// Judged per transaction (`per: transaction`): divided by the
     /// throughput over this span, the lookback of the metric's query.
     pub per_transaction: Option<Duration>,
+    /// How far back its query reads (the longest `rate()` range): samples
+    /// closer than this share data (`blocks`).
+    pub lookback: Duration,
 }
 
 /// How the observation window ended.
@@ -163,10 +177,10 @@ pub enum Movement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Statistic {
-    /// Median, noise band from the MAD, Mann-Whitney U.
+    /// Median, noise band from the MAD, Welch's t over independent readings.
     Median,
     /// Mean of two checkpoint-aligned windows, samples paired by time since
-    /// the checkpoint, sign-flip test (see `aligned`).
+    /// the checkpoint, paired t-test over independent readings (`aligned`).
     AlignedMean,
     /// The same, samples paired by transactions since the checkpoint.
     AlignedMeanByWork,
@@ -179,6 +193,8 @@ pub struct Shift {
     pub statistic: Statistic,
     pub n_before: usize,
     pub n_after: usize,
+    /// Independent readings (`blocks`) the test compared, per window.
+    pub readings: usize,
     /// The window's median, or its mean for `AlignedMean`.
     pub before: f64,
     pub after: f64,
@@ -231,6 +247,9 @@ pub struct JudgeInput<'a> {
     /// before the change: the goal's noise band is widened to it.
     pub drift: Option<f64>,
     pub checkpoint_timeout: Option<Duration>,
+    /// Time between two samples: with each metric's lookback, which samples
+    /// are independent readings (`blocks`).
+    pub interval: Duration,
     pub rule: Rule,
 }
 
@@ -242,30 +261,45 @@ fn values(samples: &[Sample], metric: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Compares two windows of one metric by the rule; `None` when either has
-/// too few samples.
+/// The fewest independent readings a window may be judged on: one has no
+/// spread to test against.
+pub const MIN_READINGS: usize = 2;
+
+/// Whether a window of `n` samples, `stride` apart per reading, has enough
+/// of both to be compared.
+pub(crate) fn enough(n: usize, stride: usize, rule: &Rule) -> bool {
+    n >= rule.min_samples && n.div_ceil(stride.max(1)) >= MIN_READINGS
+}
+
+/// Compares two windows of one metric by the rule, testing every
+/// `stride`-th sample (`blocks`); `None` when either has too few samples or
+/// readings.
 pub fn compare(
     metric: &str,
     before: &[f64],
     after: &[f64],
     direction: Direction,
     rule: &Rule,
+    stride: usize,
 ) -> Option<Shift> {
-    if before.len() < rule.min_samples || after.len() < rule.min_samples {
+    if !enough(before.len(), stride, rule) || !enough(after.len(), stride, rule) {
         return None;
     }
     let center_before = median(before)?;
     let center_after = median(after)?;
     let noise = (rule.band * scaled_mad(before)?).max(rule.min_effect * center_before.abs());
+    let (b, a) = (blocks::thin(before, stride), blocks::thin(after, stride));
+    let (p_down, p_up) = (welch_p_less(&a, &b)?, welch_p_less(&b, &a)?);
     let (p_better, p_worse) = match direction {
-        Direction::LowerIsBetter => (p_less(after, before)?, p_less(before, after)?),
-        Direction::HigherIsBetter => (p_less(before, after)?, p_less(after, before)?),
+        Direction::LowerIsBetter => (p_down, p_up),
+        Direction::HigherIsBetter => (p_up, p_down),
     };
     Some(Shift {
         metric: metric.to_string(),
         statistic: Statistic::Median,
         n_before: before.len(),
         n_after: after.len(),
+        readings: a.len().min(b.len()),
         before: center_before,
         after: center_after,
         noise,
@@ -285,7 +319,8 @@ pub fn compare(
     })
 }
 
-/// Moved only when the shift clears the noise band *and* the test agrees.
+/// Moved only when the shift clears the noise band *and* the test agrees,
+/// two-sided: each direction gets half of `alpha`.
 pub(super) fn movement(
     direction: Direction,
     before: f64,
@@ -299,9 +334,10 @@ pub(super) fn movement(
         Direction::LowerIsBetter => before - after,
         Direction::HigherIsBetter => after - before,
     };
-    if gain > noise && p_better < rule.alpha {
+    let alpha = rule.alpha / 2.0;
+    if gain > noise && p_better < alpha {
         Movement::Better
-    } else if -gain > noise && p_worse < rule.alpha {
+    } else if -gain > noise && p_worse < alpha {
         Movement::Worse
     } else {
         Movement::WithinNoise
@@ -360,6 +396,8 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
 
     let goal_spec = input.metrics.iter().find(|m| m.name == input.goal);
     let goal_direction = goal_spec.map(direction_of).unwrap_or_default();
+    let goal_lookback = goal_spec.map(|s| s.lookback).unwrap_or_default();
+    let goal_stride = blocks::stride(goal_lookback, input.interval);
     let goal_before = values(input.before, input.goal);
     let goal_after = values(input.after, input.goal);
     let missing = input.after.len().saturating_sub(goal_after.len());
@@ -387,9 +425,17 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
             work,
             goal_direction,
             rule,
+            goal_stride,
         )
     } else {
-        compare(input.goal, &goal_before, &goal_after, goal_direction, rule)
+        compare(
+            input.goal,
+            &goal_before,
+            &goal_after,
+            goal_direction,
+            rule,
+            goal_stride,
+        )
     };
     let goal = match input.drift {
         Some(drift) => goal.map(|g| widen(g, drift, goal_direction, rule)),
@@ -397,11 +443,12 @@ pub fn judge(input: &JudgeInput<'_>) -> Judgement {
     };
     let Some(mut goal) = goal else {
         let why = format!(
-            "{}: {} samples before and {} after; more than {} each are needed",
+            "{}: {} samples before and {} after; more than {} each are needed, spanning at least {MIN_READINGS} of its query's {} lookbacks (observe longer)",
             input.goal,
             goal_before.len(),
             goal_after.len(),
-            rule.min_samples - 1
+            rule.min_samples - 1,
+            crate::config::units::format_duration(goal_lookback)
         );
         return verdict(Verdict::NoData, why, None, Vec::new(), None);
     };

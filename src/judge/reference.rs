@@ -18,6 +18,14 @@
 //! drifts per transaction: both windows are divided by their throughput
 //! first.
 //!
+//! And in the first cycle there is no earlier window at all: the tuner
+//! measures two before-windows, and the second is judged against with the
+//! drift from the first. Without it the band knows only the noise inside one
+//! window, and a no-op change whose after-window caught a calmer minute of
+//! the host reads as a win or a loss (an A/A test: BENCHMARKS.md). Plain
+//! windows (not opened by a CHECKPOINT) drift by their medians, as the judge
+//! compares them.
+//!
 //! Throughput drifts too (the host's other work comes and goes: consecutive
 //! 15 s pgbench windows of one setting differed by up to 12% on a shared
 //! 2-core machine), so the same two windows give the drift of throughput,
@@ -26,8 +34,9 @@
 use std::time::Duration;
 
 use super::aligned::{self, Work};
+use super::blocks;
 use super::throughput::{divide, Counts};
-use super::Rule;
+use super::{values, Rule};
 use crate::config::Direction;
 use crate::metrics::Sample;
 
@@ -73,22 +82,26 @@ impl Reference {
     }
 
     /// The same window, recorded with the drift of the goal from `earlier`,
-    /// a window of the same setting. Both must start at a CHECKPOINT:
-    /// unaligned windows differ by where in the WAL cycle they fell. With
-    /// `per_transaction` (the span of the goal's query), the goal is divided
-    /// by each window's throughput first, when both were counted.
+    /// a window of the same setting, compared as the judge compares a change
+    /// (every `stride`-th sample a reading, `blocks`). Both must start at a
+    /// CHECKPOINT, or neither: a window opened by one holds a burst the other
+    /// does not. With `per_transaction` (the span of the goal's query), the
+    /// goal is divided by each window's throughput first, when both were
+    /// counted.
     pub fn with_drift_from(
         mut self,
         earlier: &Reference,
         goal: &str,
         per_transaction: Option<Duration>,
         rule: &Rule,
+        stride: usize,
     ) -> Reference {
-        self.drift = drift(goal, earlier, &self, per_transaction, rule).map(|(value, per)| Drift {
-            metric: goal.to_string(),
-            per_transaction: per,
-            value,
-        });
+        self.drift =
+            drift(goal, earlier, &self, per_transaction, rule, stride).map(|(value, per)| Drift {
+                metric: goal.to_string(),
+                per_transaction: per,
+                value,
+            });
         self
     }
 
@@ -100,6 +113,7 @@ impl Reference {
         earlier: &Reference,
         span: Duration,
         rule: &Rule,
+        interval: Duration,
     ) -> Reference {
         let (Some(before), Some(after)) = (&earlier.counts, &self.counts) else {
             return self;
@@ -110,6 +124,7 @@ impl Reference {
             &after.series(span),
             Direction::HigherIsBetter,
             rule,
+            blocks::stride(span, interval),
         )
         .map(|s| (s.after - s.before).abs());
         self
@@ -126,17 +141,19 @@ impl Reference {
     }
 }
 
-/// The goal's shift between two aligned windows of one setting, compared as
-/// the judge compares a change (`aligned::compare`), and whether it is per
-/// transaction; `None` when either is unaligned or too few samples pair up.
+/// The goal's shift between two windows of one setting, compared as the
+/// judge compares a change (`aligned::compare` when both start at a
+/// CHECKPOINT, by median when neither does), and whether it is per
+/// transaction; `None` when only one is aligned or too few samples pair up.
 fn drift(
     goal: &str,
     earlier: &Reference,
     later: &Reference,
     per_transaction: Option<Duration>,
     rule: &Rule,
+    stride: usize,
 ) -> Option<(f64, bool)> {
-    if !(earlier.aligned && later.aligned) {
+    if earlier.aligned != later.aligned {
         return None;
     }
     let counts = earlier.counts.as_ref().zip(later.counts.as_ref());
@@ -152,7 +169,26 @@ fn drift(
         ),
         _ => (earlier.samples.clone(), later.samples.clone(), false),
     };
-    let shift = aligned::compare(goal, &before, &after, work, Direction::LowerIsBetter, rule)?;
+    let shift = if later.aligned {
+        aligned::compare(
+            goal,
+            &before,
+            &after,
+            work,
+            Direction::LowerIsBetter,
+            rule,
+            stride,
+        )?
+    } else {
+        super::compare(
+            goal,
+            &values(&before, goal),
+            &values(&after, goal),
+            Direction::LowerIsBetter,
+            rule,
+            stride,
+        )?
+    };
     Some(((shift.after - shift.before).abs(), per))
 }
 
@@ -177,7 +213,7 @@ mod tests {
     fn drift_is_the_mean_shift_between_two_aligned_windows() {
         let earlier = window(&[100.0; 12], true);
         let later =
-            window(&[117.0; 12], true).with_drift_from(&earlier, "wal", None, &Rule::default());
+            window(&[117.0; 12], true).with_drift_from(&earlier, "wal", None, &Rule::default(), 1);
         assert_eq!(later.drift_of("wal", false), Some(17.0));
         assert_eq!(later.drift_of("wal", true), None);
         assert_eq!(later.drift_of("lat", false), None);
@@ -199,10 +235,10 @@ mod tests {
         };
         let rule = Rule::default();
         let span = Some(Duration::from_secs(5));
-        let later = window(800.0).with_drift_from(&window(1000.0), "wal", span, &rule);
+        let later = window(800.0).with_drift_from(&window(1000.0), "wal", span, &rule, 1);
         assert_eq!(later.drift_of("wal", true), Some(0.0));
         assert_eq!(later.drift_of("wal", false), None);
-        let later = window(800.0).with_drift_from(&window(1000.0), "wal", None, &rule);
+        let later = window(800.0).with_drift_from(&window(1000.0), "wal", None, &rule, 1);
         assert_eq!(later.drift_of("wal", false), Some(100_000.0));
     }
 
@@ -217,20 +253,23 @@ mod tests {
         };
         let rule = Rule::default();
         let span = Duration::from_secs(1);
-        let later = counted(1080.0).with_throughput_drift_from(&counted(1200.0), span, &rule);
+        let later = counted(1080.0).with_throughput_drift_from(&counted(1200.0), span, &rule, span);
         assert_eq!(later.throughput_drift, Some(120.0));
         let uncounted = window(&[1.0; 12], false);
-        let later = counted(1080.0).with_throughput_drift_from(&uncounted, span, &rule);
+        let later = counted(1080.0).with_throughput_drift_from(&uncounted, span, &rule, span);
         assert_eq!(later.throughput_drift, None);
     }
 
     #[test]
-    fn unaligned_or_short_windows_have_no_drift() {
+    fn mixed_or_short_windows_have_no_drift_and_plain_ones_drift_by_median() {
         let rule = Rule::default();
         let aligned = window(&[100.0; 12], true);
-        let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", None, &rule);
+        let plain = window(&[150.0; 12], false).with_drift_from(&aligned, "wal", None, &rule, 1);
         assert_eq!(plain.drift_of("wal", false), None);
-        let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", None, &rule);
+        let short = window(&[150.0; 5], true).with_drift_from(&aligned, "wal", None, &rule, 1);
         assert_eq!(short.drift_of("wal", false), None);
+        let earlier = window(&[100.0; 12], false);
+        let later = window(&[108.0; 12], false).with_drift_from(&earlier, "wal", None, &rule, 1);
+        assert_eq!(later.drift_of("wal", false), Some(8.0));
     }
 }

@@ -1,11 +1,11 @@
-//! Robust statistics for before/after windows: medians and MAD instead of
-//! means and standard deviations, because one checkpoint spike must not
-//! decide a verdict; and a paired sign-flip test for windows that start at
-//! the same point of the checkpoint cycle.
+//! Statistics for before/after windows: medians and MAD for the noise band,
+//! because one checkpoint spike must not set it; and t-tests (Welch's for
+//! two windows, the paired one for windows that start at the same point of
+//! the checkpoint cycle) over independent readings (`blocks`), because
+//! rank and sign-flip tests over overlapping `rate()` samples read their
+//! shared data as evidence many times over.
 
-use statrs::distribution::{ContinuousCDF, Normal};
-use statrs::stats_tests::mannwhitneyu::{mannwhitneyu, MannWhitneyUMethod};
-use statrs::stats_tests::Alternative;
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Median of finite values; `None` for an empty slice.
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -34,94 +34,92 @@ pub fn scaled_mad(values: &[f64]) -> Option<f64> {
     median(&deviations).map(|d| d * 1.4826)
 }
 
-/// One-sided Mann-Whitney U p-value that `after` is stochastically *less*
-/// than `before`. Always the asymptotic method with continuity correction:
-/// statrs 0.19.1's exact method (picked by `Automatic` for ≤ 8 samples
-/// without ties) returned p = 1.0 for fully separated samples.
-pub fn p_less(after: &[f64], before: &[f64]) -> Option<f64> {
-    mannwhitneyu(
-        after,
-        before,
-        MannWhitneyUMethod::AsymptoticInclContinuityCorrection,
-        Alternative::Less,
-    )
-    .ok()
-    .map(|(_, p)| p)
-    .filter(|p| p.is_finite())
+/// Mean of the values; `None` for an empty slice.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-/// One-sided paired sign-flip (permutation) p-value that the paired
-/// differences (`after - before`, one per pair) sum *below* zero: under "no
-/// effect" each pair's sign is a coin flip, so p is the share of the 2^n sign
-/// assignments whose sum is at most the observed one. Exact up to 20 pairs;
-/// beyond, the normal approximation of the same distribution (mean 0,
-/// variance the sum of squares). It tests the *sum* (hence the mean), which
-/// is what a window of full-page-image bursts is judged by; a rank test
-/// would weigh a 900-byte drop in the burst like a 3-byte wobble after it.
-/// `None` with no non-zero difference.
-pub fn paired_p_less(differences: &[f64]) -> Option<f64> {
-    let d: Vec<f64> = differences
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite() && *x != 0.0)
-        .collect();
-    if d.is_empty() {
-        return None;
+/// Sample variance (n - 1); `None` below two values.
+fn variance(values: &[f64]) -> Option<f64> {
+    let m = mean(values)?;
+    (values.len() >= 2)
+        .then(|| values.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64)
+}
+
+/// P(T <= t) for Student's t with `df` degrees of freedom; a shift with no
+/// spread at all is certain either way, and no shift is no evidence.
+fn t_cdf(t: f64, df: f64) -> Option<f64> {
+    if t.is_nan() {
+        return Some(0.5);
     }
-    let observed: f64 = d.iter().sum();
-    let scale: f64 = d.iter().map(|x| x.abs()).sum();
-    // Sums equal to the observed one up to rounding count as "at most".
-    let tolerance = scale * 1e-12;
-    if d.len() <= 20 {
-        let n = d.len();
-        let mut at_most = 0u64;
-        for mask in 0u64..(1u64 << n) {
-            let sum: f64 = d
-                .iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    if mask >> i & 1 == 1 {
-                        -x.abs()
-                    } else {
-                        x.abs()
-                    }
-                })
-                .sum();
-            if sum <= observed + tolerance {
-                at_most += 1;
-            }
-        }
-        return Some(at_most as f64 / (1u64 << n) as f64);
+    if t.is_infinite() {
+        return Some(if t < 0.0 { 0.0 } else { 1.0 });
     }
-    let sd = d.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let p = Normal::new(0.0, 1.0).ok()?.cdf(observed / sd);
+    let p = StudentsT::new(0.0, 1.0, df.max(1.0)).ok()?.cdf(t);
     p.is_finite().then_some(p)
+}
+
+/// `numerator / sqrt(variance)` where a zero spread makes any non-zero
+/// shift certain (±inf) and no shift none (NaN -> p = 0.5 both ways).
+fn t_stat(shift: f64, var: f64) -> f64 {
+    if var > 0.0 {
+        shift / var.sqrt()
+    } else if shift == 0.0 {
+        f64::NAN
+    } else {
+        shift * f64::INFINITY
+    }
+}
+
+/// One-sided p-value that the mean of `after` is *below* that of `before`:
+/// Welch's t-test (unequal variances, Welch-Satterthwaite degrees of
+/// freedom). The values must be independent readings (`blocks`): fed
+/// overlapping `rate()` samples, it would take 18 samples sharing most of
+/// their data for 18 pieces of evidence. `None` below two values a side.
+pub fn welch_p_less(after: &[f64], before: &[f64]) -> Option<f64> {
+    let (va, vb) = (variance(after)?, variance(before)?);
+    let (na, nb) = (after.len() as f64, before.len() as f64);
+    let (sa, sb) = (va / na, vb / nb);
+    let se2 = sa + sb;
+    let df = if se2 > 0.0 {
+        se2 * se2 / (sa * sa / (na - 1.0) + sb * sb / (nb - 1.0))
+    } else {
+        na + nb - 2.0
+    };
+    t_cdf(t_stat(mean(after)? - mean(before)?, se2), df)
+}
+
+/// One-sided p-value that the mean of `differences` (independent paired
+/// readings, after minus before) is *below* zero: the one-sample t-test.
+/// `None` below two values.
+pub fn paired_t_p_less(differences: &[f64]) -> Option<f64> {
+    let var = variance(differences)?;
+    let n = differences.len() as f64;
+    t_cdf(t_stat(mean(differences)?, var / n), n - 1.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Pinned against a brute-force enumeration in Python: all ten pairs
-    /// lower gives the single most extreme assignment, p = 1/1024.
+    /// Pinned against Student's t CDF integrated numerically in Python
+    /// (what scipy's ttest_ind(equal_var=False) and ttest_1samp give).
     #[test]
-    fn paired_sign_flip_known_values() {
-        let down: Vec<f64> = (1..=10).map(|i| -f64::from(i)).collect();
-        let p = paired_p_less(&down).unwrap();
-        assert!((p - 1.0 / 1024.0).abs() < 1e-12, "p = {p}");
-        let up: Vec<f64> = down.iter().map(|x| -x).collect();
-        assert_eq!(paired_p_less(&up), Some(1.0));
-        // Four big drops in a burst, then six wobbles: 55/1024.
-        let burst = [
-            -900.0, -700.0, -400.0, -200.0, 5.0, -3.0, 4.0, -2.0, 1.0, 3.0,
-        ];
-        let p = paired_p_less(&burst).unwrap();
-        assert!((p - 0.0537109375).abs() < 1e-12, "p = {p}");
-        // 30 pairs, -1..=-30: z = -465 / sqrt(9455) = -4.782, p = 8.67e-7.
-        let long: Vec<f64> = (1..=30).map(|i| -f64::from(i)).collect();
-        let p = paired_p_less(&long).unwrap();
-        assert!((p - 8.672e-7).abs() < 0.01e-7, "p = {p}");
-        assert_eq!(paired_p_less(&[0.0, 0.0]), None);
+    fn t_tests_known_values() {
+        // a = 1,2,3,4 vs b = 3,4,5,6,7: t = -2.6112, df = 6.9808, p = 0.017469.
+        let p = welch_p_less(&[1.0, 2.0, 3.0, 4.0], &[3.0, 4.0, 5.0, 6.0, 7.0]).unwrap();
+        assert!((p - 0.017469).abs() < 0.00001, "p = {p}");
+        let q = welch_p_less(&[3.0, 4.0, 5.0, 6.0, 7.0], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((p + q - 1.0).abs() < 1e-9, "q = {q}");
+        // d = -3,-1,-2: t = -3.4641, df = 2, p = 0.03709.
+        let p = paired_t_p_less(&[-3.0, -1.0, -2.0]).unwrap();
+        assert!((p - 0.03709).abs() < 0.0001, "p = {p}");
+        // No spread: a shift is certain, none is no evidence.
+        assert_eq!(paired_t_p_less(&[-1.0, -1.0]), Some(0.0));
+        assert_eq!(paired_t_p_less(&[0.0, 0.0]), Some(0.5));
+        assert_eq!(welch_p_less(&[5.0, 5.0], &[5.0, 5.0]), Some(0.5));
+        assert_eq!(welch_p_less(&[6.0, 6.0], &[5.0, 5.0]), Some(1.0));
+        assert_eq!(welch_p_less(&[1.0], &[1.0, 2.0]), None);
     }
 
     #[test]
@@ -132,22 +130,5 @@ mod tests {
         // deviations from 3: 2,1,0,1,97 -> median 1
         let mad = scaled_mad(&[1.0, 2.0, 3.0, 4.0, 100.0]).unwrap();
         assert!((mad - 1.4826).abs() < 1e-12);
-    }
-
-    /// Pinned: x = 1..=9 vs y = 10..=18, fully separated. U = 0, mean 40.5,
-    /// sd = sqrt(9*9*19/12) = 11.3248, z = (40.5 - 0.5) / 11.3248 = 3.5321,
-    /// one-sided p = 1 - Phi(3.5321) = 2.06e-4 (scipy's asymptotic gives the
-    /// same). The reverse direction is near 1.
-    #[test]
-    fn mann_whitney_known_value() {
-        let low: Vec<f64> = (1..=9).map(f64::from).collect();
-        let high: Vec<f64> = (10..=18).map(f64::from).collect();
-        let p = p_less(&low, &high).unwrap();
-        assert!((p - 2.06e-4).abs() < 0.05e-4, "p = {p}");
-        let q = p_less(&high, &low).unwrap();
-        assert!(q > 0.99, "q = {q}");
-        // Identical samples: no evidence either way.
-        let same = p_less(&low, &low).unwrap();
-        assert!(same > 0.4, "{same}");
     }
 }

@@ -40,12 +40,14 @@ fn specs() -> Vec<MetricSpec> {
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 90.0)),
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
         MetricSpec {
             name: "lat".into(),
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 200.0)),
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
     ]
 }
@@ -69,6 +71,7 @@ fn input<'a>(
         counts: Counted::default(),
         drift: None,
         checkpoint_timeout: Some(Duration::from_secs(300)),
+        interval: Duration::from_secs(5),
         rule: Rule::default(),
     }
 }
@@ -181,6 +184,7 @@ fn with_guard(limit: Option<(Comparison, f64)>, before: f64, after: f64) -> Judg
             direction: Direction::LowerIsBetter,
             limit,
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
     ];
     let spread =
@@ -233,6 +237,7 @@ fn losing_a_tenth_of_throughput_vetoes_even_under_a_bare_liveness_objective() {
             direction: Direction::HigherIsBetter,
             limit: Some((Comparison::Ge, 1.0)),
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
     ];
     let b = merge(
@@ -314,6 +319,7 @@ fn a_flat_metric_is_comparable_and_within_noise() {
         &[0.0; 12],
         Direction::LowerIsBetter,
         &Rule::default(),
+        1,
     )
     .unwrap();
     assert_eq!(s.movement, Movement::WithinNoise);
@@ -323,6 +329,7 @@ fn a_flat_metric_is_comparable_and_within_noise() {
         &[1.0; 12],
         Direction::LowerIsBetter,
         &Rule::default(),
+        1,
     )
     .unwrap();
     assert_eq!(s.movement, Movement::Worse);
@@ -336,6 +343,7 @@ fn higher_is_better_metric_is_judged_the_other_way() {
         &around(120.0),
         Direction::HigherIsBetter,
         &Rule::default(),
+        1,
     )
     .unwrap();
     assert_eq!(s.movement, Movement::Better);
@@ -345,6 +353,7 @@ fn higher_is_better_metric_is_judged_the_other_way() {
         &around(120.0),
         Direction::LowerIsBetter,
         &Rule::default(),
+        1,
     )
     .unwrap();
     assert_eq!(s.movement, Movement::Worse);
@@ -358,6 +367,7 @@ fn wal_window_shorter_than_checkpoint_cycle_is_provisional() {
     let j = judge(&JudgeInput {
         observed: Duration::from_secs(600),
         checkpoint_timeout: Some(Duration::from_secs(1800)),
+        interval: Duration::from_secs(5),
         ..input(&specs, &before, &after)
     });
     assert_eq!(j.verdict, Verdict::Improved);
@@ -375,6 +385,7 @@ fn with_thin_guard(known: usize) -> Judgement {
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 30.0)),
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
     ];
     let mut b = merge(
@@ -417,4 +428,5 @@ fn a_guard_never_measured_is_named_as_not_guarded() {
     );
 }
 
+mod calibration;
 mod throughput;

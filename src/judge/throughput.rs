@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::blocks::stride;
 use super::stats::median;
-use super::{compare, widen, JudgeInput, MetricSpec, Rule, Shift};
+use super::{compare, enough, widen, JudgeInput, MetricSpec, Rule, Shift, MIN_READINGS};
 use crate::config::Direction;
 use crate::metrics::Sample;
 
@@ -199,11 +200,15 @@ pub(super) fn guard(input: &JudgeInput<'_>) -> Guard {
         );
     };
     let before = before.series(input.counts.span);
-    if before.len() < rule.min_samples {
+    // Throughput read over `span` at each sample: one span apart, the
+    // readings are the counter's increases over stretches of their own.
+    let stride = stride(input.counts.span, input.interval);
+    if !enough(before.len(), stride, rule) {
         return Guard::Thin(format!(
-            "{THROUGHPUT}: only {} samples counted before the change, {} needed to tell whether it fell",
+            "{THROUGHPUT}: only {} samples counted before the change, {} needed to tell whether it fell, spanning at least {MIN_READINGS} spans of {} (observe longer)",
             before.len(),
-            rule.min_samples
+            rule.min_samples,
+            crate::config::units::format_duration(input.counts.span)
         ));
     }
     let after = input
@@ -217,6 +222,7 @@ pub(super) fn guard(input: &JudgeInput<'_>) -> Guard {
         &after,
         Direction::HigherIsBetter,
         rule,
+        stride,
     ) {
         Some(shift) => Guard::Compared(match input.counts.drift {
             Some(drift) => widen(shift, drift, Direction::HigherIsBetter, rule),

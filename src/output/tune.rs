@@ -185,8 +185,8 @@ mod tests {
             let (w, report) = crate::tune::tests::throughput::closed_loop_run(per).await;
             let human = run_human(&w.config, &report);
             assert!(
-                human.contains("median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s, Mann-Whitney p<0.0001 (fell)")
-                    && human.contains("median 900 → 900 tx/s (+0.0%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Mann-Whitney p=1.0000 (within noise)"),
+                human.contains("median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Welch t over 15 independent readings a window p<0.0001 (fell)")
+                    && human.contains("median 900 → 900 tx/s (+0.0%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Welch t over 15 independent readings a window p=0.5000 (within noise)"),
                 "per: {per}: {human}"
             );
         }

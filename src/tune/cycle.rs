@@ -86,8 +86,23 @@ pub(super) fn metric_specs(config: &Config, report: &SlaReport) -> Vec<MetricSpe
                 .unwrap_or_default(),
             limit: objectives.get(&m.name).map(|o| o.comparison).zip(m.limit),
             per_transaction: per_transaction(config, &m.name),
+            lookback: config
+                .metrics
+                .get(&m.name)
+                .map(|d| crate::metrics::lookback::lookback(&d.query))
+                .unwrap_or_default(),
         })
         .collect()
+}
+
+/// How many samples apart the goal's readings share no data (`judge::blocks`).
+pub(super) fn goal_stride(config: &Config, goal: &str, interval: Duration) -> usize {
+    let lookback = config
+        .metrics
+        .get(goal)
+        .map(|d| crate::metrics::lookback::lookback(&d.query))
+        .unwrap_or_default();
+    crate::judge::blocks::stride(lookback, interval)
 }
 
 /// For a metric marked `per: transaction`, the span its query averages over

@@ -96,12 +96,9 @@ impl Tuner<'_> {
             wal_goal,
             aligned: kind.aligned(),
             counts,
-            drift: if wal_goal && kind.aligned() {
-                before.drift_of(&goal, per_counted)
-            } else {
-                None
-            },
+            drift: before.drift_of(&goal, per_counted),
             checkpoint_timeout: self.checkpoint_timeout(wal_goal).await,
+            interval: windows.interval,
             rule: self.opts.rule,
         });
         self.cx
@@ -164,10 +161,9 @@ impl Tuner<'_> {
             // CHECKPOINT.
             let earlier = Reference::new(before.samples, kind.aligned(), before.counts);
             self.reference = if cycle < self.opts.max_cycles {
-                self.remeasure(&id, kind, shutdown).await.map(|r| {
-                    r.with_drift_from(&earlier, &goal, per_goal, &self.opts.rule)
-                        .with_throughput_drift_from(&earlier, counts_span, &self.opts.rule)
-                })
+                self.remeasure(&id, kind, shutdown)
+                    .await
+                    .map(|r| self.with_drifts(r, &earlier, &goal))
             } else {
                 Some(earlier)
             };

@@ -23,6 +23,10 @@ use crate::levers::catalog::Symptom;
 use crate::levers::port::LeverBackend;
 use crate::metrics::Sample;
 
+/// The tuning.log phase of the first cycle's first before-window, which
+/// only measures how far two windows of one setting drift.
+pub const DRIFT_PHASE: &str = "before_drift";
+
 /// How a change's before- and after-windows are taken and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowKind {
@@ -81,6 +85,10 @@ impl Tuner<'_> {
     /// other goal reuses the window held, else, when the database counts
     /// transactions, a window observed now (throughput guards every change,
     /// and Prometheus' history has no counts), else Prometheus' history.
+    /// A window observed now with none held before it (the first cycle) is
+    /// observed twice, and judged against with the drift between the two:
+    /// the band must know how far two windows of one setting differ before
+    /// any change is called a win (`judge::reference`).
     pub(super) async fn before_window(
         &mut self,
         change_id: &str,
@@ -96,20 +104,22 @@ impl Tuner<'_> {
                 Some(r) => r.after_change || !r.aligned,
                 None => true,
             };
+        // With no aligned window held, the fresh one is the first of two.
+        let first_of_two = !matches!(&held, Some(r) if r.aligned);
+        let phase = if first_of_two { DRIFT_PHASE } else { "before" };
         let chosen = if needs_fresh {
             match self
-                .window_from_checkpoint(change_id, firing, shutdown)
+                .window_from_checkpoint(change_id, phase, firing, shutdown)
                 .await?
             {
                 Some(fresh) => Some(match held {
-                    Some(r) if r.aligned => {
-                        let per = super::cycle::per_transaction(self.cx.config, goal);
-                        let span = super::cycle::throughput_span(self.cx.config);
-                        fresh
-                            .with_drift_from(&r, goal, per, &self.opts.rule)
-                            .with_throughput_drift_from(&r, span, &self.opts.rule)
+                    Some(r) if r.aligned => self.with_drifts(fresh, &r, goal),
+                    _ => {
+                        self.second_window(change_id, fresh, goal, firing, shutdown, |t| {
+                            Opening::Checkpoint(t.cx.backend)
+                        })
+                        .await?
                     }
-                    _ => fresh,
                 }),
                 None => held,
             }
@@ -119,19 +129,66 @@ impl Tuner<'_> {
         if let Some(r) = chosen {
             return Ok(r);
         }
-        if let Some(live) = self.counted_window(change_id, firing, shutdown).await? {
-            return Ok(live);
+        if let Some(live) = self
+            .counted_window(change_id, DRIFT_PHASE, firing, shutdown)
+            .await?
+        {
+            return self
+                .second_window(change_id, live, goal, firing, shutdown, |t| {
+                    Opening::Plain(t.cx.backend)
+                })
+                .await;
         }
         let w = self.opts.windows;
         let history = self.cx.observer.history(w.observe, w.interval).await?;
         Ok(Reference::new(history, false, None))
     }
 
-    /// A plain before-window observed now, logged as phase `before`, when
+    /// `later` with the drift of the goal (and of throughput) from
+    /// `earlier`, a window of the same setting (`judge::reference`).
+    pub(super) fn with_drifts(
+        &self,
+        later: Reference,
+        earlier: &Reference,
+        goal: &str,
+    ) -> Reference {
+        let config = self.cx.config;
+        let interval = self.opts.windows.interval;
+        let rule = &self.opts.rule;
+        let per = super::cycle::per_transaction(config, goal);
+        let stride = super::cycle::goal_stride(config, goal, interval);
+        let span = super::cycle::throughput_span(config);
+        later
+            .with_drift_from(earlier, goal, per, rule, stride)
+            .with_throughput_drift_from(earlier, span, rule, interval)
+    }
+
+    /// The first cycle's second before-window, opened as `first` was: the
+    /// change is judged against it, with the drift from `first`.
+    async fn second_window(
+        &self,
+        change_id: &str,
+        first: Reference,
+        goal: &str,
+        firing: &BTreeSet<String>,
+        shutdown: &mut Shutdown,
+        opening: impl for<'t> Fn(&'t Self) -> Opening<'t>,
+    ) -> Result<Reference, TuneError> {
+        self.cx.progress.step(
+            "measuring a second window before the change: how far two windows of one setting drift",
+        );
+        let second = self
+            .live_window(change_id, "before", opening(self), firing, shutdown)
+            .await?;
+        Ok(self.with_drifts(second, &first, goal))
+    }
+
+    /// A plain before-window observed now, logged as `phase`, when
     /// the database counts transactions; `None` when it cannot.
     async fn counted_window(
         &self,
         change_id: &str,
+        phase: &str,
         firing: &BTreeSet<String>,
         shutdown: &mut Shutdown,
     ) -> Result<Option<Reference>, TuneError> {
@@ -146,9 +203,15 @@ impl Tuner<'_> {
         self.cx
             .progress
             .step("measuring the window before the change, counting transactions");
-        self.live_window(change_id, Opening::Plain(self.cx.backend), firing, shutdown)
-            .await
-            .map(Some)
+        self.live_window(
+            change_id,
+            phase,
+            Opening::Plain(self.cx.backend),
+            firing,
+            shutdown,
+        )
+        .await
+        .map(Some)
     }
 
     /// A fresh before-window after a rollback, logged to tuning.log as phase
@@ -198,13 +261,14 @@ impl Tuner<'_> {
     }
 
     /// A before-window that starts at a CHECKPOINT, for a WAL goal, logged
-    /// to tuning.log as phase `before`. `None` when the backend has no
+    /// to tuning.log as `phase`. `None` when the backend has no
     /// database to checkpoint (the cycle then judges unaligned windows, with
     /// the provisional note); an error when the CHECKPOINT or the metrics
     /// fail, since nothing has changed yet and nothing needs undoing.
     async fn window_from_checkpoint(
         &self,
         change_id: &str,
+        phase: &str,
         firing: &BTreeSet<String>,
         shutdown: &mut Shutdown,
     ) -> Result<Option<Reference>, TuneError> {
@@ -222,6 +286,7 @@ impl Tuner<'_> {
         }
         self.live_window(
             change_id,
+            phase,
             Opening::AfterCheckpoint(self.cx.backend),
             firing,
             shutdown,
@@ -231,11 +296,12 @@ impl Tuner<'_> {
     }
 
     /// A before-window observed now, without settling (nothing changed),
-    /// logged to tuning.log as phase `before`. Missing data or an alert is
+    /// logged to tuning.log as `phase`. Missing data or an alert is
     /// an error: nothing has changed yet, and nothing needs undoing.
     async fn live_window(
         &self,
         change_id: &str,
+        phase: &str,
         opening: Opening<'_>,
         firing: &BTreeSet<String>,
         shutdown: &mut Shutdown,
@@ -250,6 +316,7 @@ impl Tuner<'_> {
         let aligned = !matches!(opening, Opening::Plain(_));
         let log = self.cx.tuning_log.clone();
         let id = change_id.to_string();
+        let phase = phase.to_string();
         let observation = observe(
             self.cx.observer,
             &windows,
@@ -260,7 +327,7 @@ impl Tuner<'_> {
             },
             shutdown,
             self.cx.progress,
-            |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, "before", work))?),
+            |s, work| Ok(tuning_log::append(&log, &log_line(s, &id, &phase, work))?),
         )
         .await?;
         if observation.interrupted {
@@ -290,11 +357,11 @@ pub fn windows_plan(symptom: Symptom, w: &Windows) -> String {
     let throughput = "throughput (transactions/s from pg_stat_database, counted with every sample when PostgreSQL is reachable) must not fall beyond its noise band";
     if symptom == Symptom::HighWalRate {
         format!(
-            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median), per transaction for metrics marked `per: transaction`; after a kept change or a rollback, the band is at least the drift between two windows of the setting in force; {throughput}"
+            "CHECKPOINT, wait {lookback} (the WAL query's lookback), observe {observe} (before; twice in the first cycle, for the drift between two windows of one setting); apply; settle {settle}; CHECKPOINT, wait {lookback}, observe {observe} (after); WAL compared by window mean, paired by transactions since the CHECKPOINT (by time when the database cannot count them; without a database to checkpoint: the last {observe} from Prometheus, by median), per transaction for metrics marked `per: transaction`; the band is at least the drift between two windows of the setting in force; tested over readings one query lookback apart, two-sided; {throughput}"
         )
     } else {
         format!(
-            "observe {observe} (before; the last {observe} from Prometheus when the database cannot count transactions); apply; settle {settle}; observe {observe} (after); compared by median; {throughput}"
+            "observe {observe} (before, twice in the first cycle, for the drift between two windows of one setting; the last {observe} from Prometheus when the database cannot count transactions); apply; settle {settle}; observe {observe} (after); compared by median, tested over readings one query lookback apart, two-sided; {throughput}"
         )
     }
 }

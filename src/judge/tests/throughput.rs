@@ -55,6 +55,7 @@ fn wal_spec(per_transaction: Option<Duration>) -> MetricSpec {
         direction: Direction::LowerIsBetter,
         limit: Some((Comparison::Le, 1000.0)),
         per_transaction,
+        lookback: LOOKBACK,
     }
 }
 
@@ -186,6 +187,7 @@ fn open_loop_throughput_holds_and_latency_catches_the_slower_commit() {
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 200.0)),
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
     ];
     let (cb, ca) = (
@@ -250,6 +252,7 @@ fn more_work_does_not_make_a_per_transaction_guard_violated() {
             direction: Direction::LowerIsBetter,
             limit: Some((Comparison::Le, 200.0)),
             per_transaction: None,
+            lookback: Duration::ZERO,
         },
         MetricSpec {
             limit: Some((Comparison::Le, 100.0)),

@@ -499,8 +499,10 @@ async fn an_interrupt_before_the_change_changes_nothing() {
 
 /// Load drifts up while a useless lever is observed. The next lever must be
 /// judged against a window measured after the rollback, not the stale one
-/// from before the first change (which would make a real improvement look
-/// like a regression).
+/// from before the first change (which would make its 20% cut, 200 → 160,
+/// look like a regression from 150). And the two windows of the restored
+/// setting differ by the whole step (150 → 200): a cut smaller than that is
+/// not told from drift, so it is no effect, never regressed.
 #[tokio::test(start_paused = true)]
 async fn after_a_rollback_the_next_change_is_judged_against_a_fresh_window() {
     let w = World::new(World::default_backend());
@@ -525,8 +527,14 @@ async fn after_a_rollback_the_next_change_is_judged_against_a_fresh_window() {
         verdicts,
         [
             ("max_wal_size", Some(Verdict::NoEffect)),
-            ("checkpoint_timeout", Some(Verdict::Improved))
+            ("checkpoint_timeout", Some(Verdict::NoEffect))
         ]
+    );
+    let second = report.cycles[1].evidence.clone().unwrap();
+    assert!(
+        second.starts_with("median 200 → 160")
+            && second.contains("noise band ±50 (the drift between two windows before the change)"),
+        "{second}"
     );
     let log = std::fs::read_to_string(w.path("tuning.log")).unwrap();
     assert!(log.contains("\"phase\":\"remeasure\""), "{log}");

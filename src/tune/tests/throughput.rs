@@ -132,7 +132,7 @@ async fn closed_loop_a_lever_that_makes_commits_wait_is_regressed_and_compressio
         // too: `output::tune`'s tests).
         let log = w.changelog();
         assert!(
-            log.contains("* Throughput: median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s, Mann-Whitney p<0.0001 (fell)"),
+            log.contains("* Throughput: median 900 → 700 tx/s (-22.2%), noise band ±45 tx/s (drift between two windows before the change ±0 tx/s), Welch t over 15 independent readings a window p<0.0001 (fell)"),
             "{log}"
         );
         assert!(
