@@ -1,0 +1,276 @@
+//! `tuner deploy` on a service with three replicas, on the real engine: a
+//! Compose service scaled with `docker-compose up --scale web=3` is
+//! re-sized one replica at a time with at least three healthy replicas
+//! throughout (polled during the deploy), `--dry-run` shows each replica's
+//! plan and changes nothing, and a failure on the second replica swaps the
+//! first back.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::docker::{docker, facts, wait_healthy, Scope, WEB_HC};
+
+const FAST: [&str; 6] = [
+    "--health-timeout",
+    "30s",
+    "--health-interval",
+    "1s",
+    "--drain",
+    "1s",
+];
+
+fn tuner(cfg: &Path, args: &[&str]) -> Output {
+    Command::new(support::tuner_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .env_remove("TUNER_DEPLOY_CRASH_AFTER")
+        .output()
+        .expect("run tuner")
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("tuner.yaml");
+    std::fs::write(&path, "paths:\n  state_dir: state\n").expect("config");
+    path
+}
+
+/// Running containers of `service` in Compose project `project`, healthy
+/// ones only when `healthy`.
+fn containers(project: &str, service: &str, healthy: bool) -> Vec<String> {
+    let mut args = vec![
+        "ps".to_string(),
+        "-q".into(),
+        "--no-trunc".into(),
+        "--filter".into(),
+        format!("label=com.docker.compose.project={project}"),
+        "--filter".into(),
+        format!("label=com.docker.compose.service={service}"),
+    ];
+    if healthy {
+        args.extend(["--filter".into(), "health=healthy".into()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ids: Vec<String> = docker(&refs)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Counts the healthy replicas every 200 ms until dropped; keeps the fewest.
+struct HealthyWatch {
+    stop: Arc<AtomicBool>,
+    fewest: Arc<AtomicUsize>,
+    polls: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HealthyWatch {
+    fn start(project: &str, service: &str) -> HealthyWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let fewest = Arc::new(AtomicUsize::new(usize::MAX));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let (s, f, p) = (stop.clone(), fewest.clone(), polls.clone());
+        let (project, service) = (project.to_string(), service.to_string());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let n = containers(&project, &service, true).len();
+                f.fetch_min(n, Ordering::SeqCst);
+                p.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        HealthyWatch {
+            stop,
+            fewest,
+            polls,
+            thread: Some(thread),
+        }
+    }
+
+    /// (fewest healthy seen, number of polls).
+    fn finish(mut self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        (
+            self.fewest.load(Ordering::SeqCst),
+            self.polls.load(Ordering::SeqCst),
+        )
+    }
+}
+
+fn compose(dir: &Path, project: &str, args: &[&str]) -> String {
+    let out = Command::new("docker-compose")
+        .current_dir(dir)
+        .arg("-p")
+        .arg(project)
+        .args(args)
+        .output()
+        .expect("docker-compose");
+    assert!(
+        out.status.success(),
+        "docker-compose {args:?}: {}",
+        show(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn three_compose_replicas_are_resized_one_at_a_time_never_fewer_than_three_healthy() {
+    let mut scope = Scope::new();
+    let project = scope.prefix.clone();
+    let dir = tempfile::Builder::new()
+        .prefix("tuner-test-replicas-")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        format!("version: \"2.4\"\nservices:\n  web:\n    image: {WEB_HC}\n    init: true\n    cpus: 0.5\n    mem_limit: 128m\n"),
+    )
+    .expect("compose file");
+    scope.track_compose(dir.path(), &project);
+    compose(dir.path(), &project, &["up", "-d", "--scale", "web=3"]);
+    let blues = containers(&project, "web", false);
+    assert_eq!(blues.len(), 3, "{blues:?}");
+    for id in &blues {
+        assert!(wait_healthy(id, Duration::from_secs(60)), "{:?}", facts(id));
+    }
+    let cfg_dir = tempfile::tempdir().expect("cfg dir");
+    let cfg = config(cfg_dir.path());
+    let mut args = vec!["deploy", "web", "0.75", "192M", "--project", &project];
+    args.extend(FAST);
+
+    // Dry run: every replica's plan, nothing changed.
+    let mut dry = args.clone();
+    dry.push("--dry-run");
+    let out = tuner(&cfg, &dry);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for k in 1..=3 {
+        assert!(
+            text.contains(&format!("replica {k}/3: {project}_web_{k}")),
+            "{}",
+            show(&out)
+        );
+    }
+    assert!(text.contains("Dry run: nothing was changed."), "{text}");
+    assert_eq!(
+        containers(&project, "web", false),
+        blues,
+        "dry run changed nothing"
+    );
+    assert!(!dir.path().join("docker-compose.override.yml").exists());
+
+    let watch = HealthyWatch::start(&project, "web");
+    let out = tuner(&cfg, &args);
+    let (fewest, polls) = watch.finish();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(polls >= 5, "the watch polled during the deploy ({polls})");
+    assert!(
+        fewest >= 3,
+        "never fewer than 3 healthy replicas: saw {fewest}"
+    );
+    let greens = containers(&project, "web", false);
+    assert_eq!(greens.len(), 3, "{greens:?}");
+    for id in &greens {
+        assert!(!blues.contains(id), "every replica was swapped");
+        let f = facts(id);
+        assert_eq!((f.nano_cpus, f.memory), (750_000_000, 192 << 20), "{f:?}");
+    }
+    let mut names: Vec<String> = greens.iter().map(|id| facts(id).name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        (1..=3)
+            .map(|k| format!("{project}_web_{k}"))
+            .collect::<Vec<_>>(),
+        "each green took its blue's name"
+    );
+    let override_text =
+        std::fs::read_to_string(dir.path().join("docker-compose.override.yml")).expect("override");
+    assert!(override_text.contains("0.75"), "{override_text}");
+}
+
+#[test]
+fn a_failure_on_the_second_replica_swaps_the_first_back() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let project = format!("{}-p", scope.prefix);
+    // Replica 2's clone fails at once when it gets the new memory limit;
+    // replicas 1 and 3 (and every blue) are fine.
+    let new_memory = (192u64 << 20).to_string();
+    let mut blues = Vec::new();
+    for k in 1..=3 {
+        let number = format!("com.docker.compose.container-number={k}");
+        let mut extra = vec!["--label", &number];
+        let fail_env = format!("FAIL_WHEN_MEM={new_memory}");
+        if k == 2 {
+            extra.extend(["-e", &fail_env, "-e", "FAIL_MODE=exit"]);
+        }
+        let id = scope.run(&scope.name(&format!("web{k}")), "web", WEB_HC, &net, &extra);
+        blues.push(id);
+    }
+    for id in &blues {
+        assert!(wait_healthy(id, Duration::from_secs(60)), "{:?}", facts(id));
+    }
+    let cfg_dir = tempfile::tempdir().expect("cfg dir");
+    let cfg = config(cfg_dir.path());
+    let mut args = vec!["deploy", "web", "0.75", "192M", "--project", &project];
+    args.extend(FAST);
+
+    let watch = HealthyWatch::start(&project, "web");
+    let out = tuner(&cfg, &args);
+    let (fewest, polls) = watch.finish();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("replica 2 of 3") && err.contains("swapped back to 1 CPU"),
+        "{}",
+        show(&out)
+    );
+    assert!(polls >= 5, "the watch polled during the deploy ({polls})");
+    assert!(
+        fewest >= 3,
+        "never fewer than 3 healthy replicas: saw {fewest}"
+    );
+
+    let now = containers(&project, "web", false);
+    assert_eq!(now.len(), 3, "no green left behind: {now:?}");
+    for id in &now {
+        let f = facts(id);
+        assert_eq!((f.nano_cpus, f.memory), (1_000_000_000, 128 << 20), "{f:?}");
+    }
+    assert!(now.contains(&blues[1]), "replica 2 kept its blue");
+    assert!(now.contains(&blues[2]), "replica 3 was never touched");
+    assert!(
+        !now.contains(&blues[0]),
+        "replica 1 was swapped, then swapped back"
+    );
+
+    // Nothing is left for `deploy rollback`: the failed rollout kept nothing.
+    let out = tuner(&cfg, &["deploy", "rollback", "web", "--project", &project]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing to roll back"),
+        "{}",
+        show(&out)
+    );
+}
