@@ -233,6 +233,7 @@ struct DeployOutput<'a> {
 async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> anyhow::Result<u8> {
     let journal = ServiceJournal::new(&cx.state_dir, service);
     if dry_run {
+        // `plans` is never empty (`build_replicas`), so `plans[0]` is there.
         let mut plans = cx.plans(&req).await?;
         if let Some(open) = journal.open()? {
             plans[0].notes.insert(
@@ -309,6 +310,8 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     if let Some(said) = rollout.recover().await? {
         eprintln!("{said}");
     }
+    // Never empty (`build_replicas`): `all[0]` and, once filtered and
+    // checked, `plans[0]` are there.
     let all = cx.plans(&req).await?;
     // Replicas already at the target (a rollout someone finished by hand)
     // are left alone; the rest go one at a time.

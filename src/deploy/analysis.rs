@@ -123,7 +123,14 @@ pub async fn run(
     let mut errors_in_a_row = vec![0u32; cfg.checks.len()];
     for round in 0..cfg.count {
         if round > 0 {
+            // A wait the user sees (and `--output json` reports), as every
+            // wait of a deploy is.
+            events.waiting_for(
+                &format!("gate: measurement {}/{} next", round + 1, cfg.count),
+                cfg.interval,
+            );
             tokio::time::sleep(cfg.interval).await;
+            events.finished();
         }
         for (i, c) in cfg.checks.iter().enumerate() {
             let (value, error) = match metrics.instant(&c.name, &c.query).await {

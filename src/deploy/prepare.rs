@@ -57,6 +57,7 @@ pub async fn build(
 
 /// One plan per container of the service: one for a single container, one
 /// per replica, in swap order, for a Compose service scaled to several.
+/// Never empty: a service without containers is `DockerError::NoMatch`.
 pub async fn build_replicas(
     runtime: &dyn Runtime,
     req: &Request,
@@ -66,6 +67,7 @@ pub async fn build_replicas(
     let found = runtime.find_service(&req.query).await?;
     let mut replicas = super::replicas::order(&req.query, found)?;
     if replicas.len() == 1 {
+        // ok: exactly one element, checked just above.
         let found = replicas.remove(0);
         return Ok(vec![
             build_for(runtime, req, config, router, found, new_id()).await?,

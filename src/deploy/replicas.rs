@@ -39,6 +39,7 @@ pub fn order(query: &ServiceQuery, mut found: Vec<Found>) -> Result<Vec<Found>, 
             f.labels.get(COMPOSE_PROJECT).cloned(),
         )
     };
+    // ok: at least two elements, checked just above.
     let first = key(&found[0]);
     if first.0.is_none() || found.iter().any(|f| key(f) != first) {
         return Err(DockerError::Ambiguous {
