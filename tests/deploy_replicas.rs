@@ -2,8 +2,8 @@
 //! Compose service scaled with `docker-compose up --scale web=3` is
 //! re-sized one replica at a time with at least three healthy replicas
 //! throughout (polled during the deploy), `--dry-run` shows each replica's
-//! plan and changes nothing, and a failure on the second replica swaps the
-//! first back.
+//! plan and changes nothing, `deploy rollback` takes them all back, and a
+//! failure on the second replica swaps the first back.
 
 mod support;
 
@@ -207,6 +207,28 @@ fn three_compose_replicas_are_resized_one_at_a_time_never_fewer_than_three_healt
     let override_text =
         std::fs::read_to_string(dir.path().join("docker-compose.override.yml")).expect("override");
     assert!(override_text.contains("0.75"), "{override_text}");
+
+    // `deploy rollback` takes every replica back, one at a time too.
+    let mut back = vec!["deploy", "rollback", "web", "--project", &project];
+    back.extend(FAST);
+    let watch = HealthyWatch::start(&project, "web");
+    let out = tuner(&cfg, &back);
+    let (fewest, _) = watch.finish();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        fewest >= 3,
+        "never fewer than 3 healthy replicas: saw {fewest}"
+    );
+    let after = containers(&project, "web", false);
+    assert_eq!(after.len(), 3, "{after:?}");
+    for id in &after {
+        let f = facts(id);
+        assert_eq!((f.nano_cpus, f.memory), (500_000_000, 128 << 20), "{f:?}");
+    }
+    assert!(
+        !dir.path().join("docker-compose.override.yml").exists(),
+        "the override file is gone again, as before the deploy"
+    );
 }
 
 #[test]
