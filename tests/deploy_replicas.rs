@@ -296,3 +296,101 @@ fn a_failure_on_the_second_replica_swaps_the_first_back() {
         show(&out)
     );
 }
+
+/// Three replicas behind a real HAProxy, each its own server: each
+/// replica's server is swapped in turn under steady load, with no failed
+/// request, and HAProxy ends with three healthy servers, all greens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_behind_haproxy_swap_their_servers_in_turn_without_a_failed_request() {
+    use support::haproxy::HaproxyServer;
+    use support::load::{Load, LoadConfig};
+    use tuner::deploy::router::haproxy::{HaproxyConfig, HaproxyRouter};
+    use tuner::deploy::router::{Backend, Router};
+
+    support::swap::ensure_image();
+    let scope = Scope::new();
+    let project = format!("{}-p", scope.prefix);
+    let mut replicas = Vec::new();
+    for k in 1..=3 {
+        let name = scope.name(&format!("web{k}"));
+        let port = support::free_publish_port();
+        docker(&[
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            &name,
+            "--cpus",
+            "1",
+            "--memory",
+            "128m",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+            "-e",
+            &format!("MARKER=web{k}"),
+            "--label",
+            "com.docker.compose.service=web",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            &format!("com.docker.compose.container-number={k}"),
+            support::swap::IMAGE,
+        ]);
+        replicas.push((format!("web{k}"), format!("127.0.0.1:{port}"), name));
+    }
+    let servers: Vec<(&str, String)> = replicas
+        .iter()
+        .map(|(s, a, _)| (s.as_str(), a.clone()))
+        .collect();
+    let haproxy = HaproxyServer::start(&servers);
+    let router =
+        HaproxyRouter::new(HaproxyConfig::new(haproxy.socket(), "app")).expect("HAProxy router");
+    for (server, address, name) in &replicas {
+        assert!(wait_healthy(name, Duration::from_secs(60)), "{name}");
+        let b = Backend {
+            name: server.clone(),
+            address: address.clone(),
+        };
+        router
+            .wait_healthy(&b, Duration::from_secs(30))
+            .await
+            .expect("blue healthy in HAProxy");
+    }
+    let config = support::swap::TunerConfig::haproxy(&haproxy.socket(), "app");
+
+    let mut load = LoadConfig::new(haproxy.frontend_port, "/id");
+    load.rate = 150.0;
+    load.workers = 16;
+    load.max_duration = Duration::from_secs(120);
+    load.max_requests = 30_000;
+    let load = Load::start(load);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cfg = config.path();
+    let project_arg = project.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut args = vec!["deploy", "web", "0.75", "192M", "--project", &project_arg];
+        args.extend(FAST);
+        tuner(&cfg, &args)
+    })
+    .await
+    .expect("tuner thread");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let report = load.finish().await;
+    assert!(out.status.success(), "{}\n{}", show(&out), haproxy.log());
+    assert_eq!(report.failed(), 0, "{}", report.summary());
+    assert!(report.sent > 500, "{}", report.summary());
+
+    let now = containers(&project, "web", false);
+    assert_eq!(now.len(), 3, "{now:?}");
+    for id in &now {
+        let f = facts(id);
+        assert_eq!((f.nano_cpus, f.memory), (750_000_000, 192 << 20), "{f:?}");
+    }
+    let live = router.servers().await.expect("servers");
+    assert_eq!(live.len(), 3, "{live:?}");
+    assert!(
+        live.iter()
+            .all(|s| s.name.starts_with("web_") && s.is_healthy()),
+        "each replica's server was replaced by its green: {live:?}"
+    );
+}
