@@ -394,3 +394,89 @@ async fn three_replicas_behind_haproxy_swap_their_servers_in_turn_without_a_fail
         "each replica's server was replaced by its green: {live:?}"
     );
 }
+
+/// A crash in the middle of a rollout (after the first replica's swap,
+/// before the rollout is closed) is undone by `tuner deploy rollback`:
+/// the first replica goes back, the others were never touched.
+#[test]
+fn a_rollout_killed_after_the_first_replica_is_undone_by_rollback() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let project = format!("{}-p", scope.prefix);
+    let mut blues = Vec::new();
+    for k in 1..=3 {
+        let number = format!("com.docker.compose.container-number={k}");
+        let id = scope.run(
+            &scope.name(&format!("web{k}")),
+            "web",
+            WEB_HC,
+            &net,
+            &["--label", &number],
+        );
+        blues.push(id);
+    }
+    for id in &blues {
+        assert!(wait_healthy(id, Duration::from_secs(60)), "{:?}", facts(id));
+    }
+    let cfg_dir = tempfile::tempdir().expect("cfg dir");
+    let cfg = config(cfg_dir.path());
+    let mut args = vec!["deploy", "web", "0.75", "192M", "--project", &project];
+    args.extend(FAST);
+    // Killed right after the first replica's swap read its limits back.
+    let out = Command::new(support::tuner_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(&args)
+        .env("TUNER_DEPLOY_CRASH_AFTER", "verify")
+        .output()
+        .expect("run tuner");
+    assert!(!out.status.success(), "{}", show(&out));
+    let sizes = |ids: &[String]| -> Vec<(i64, i64)> {
+        ids.iter()
+            .map(|id| {
+                let f = facts(id);
+                (f.nano_cpus, f.memory)
+            })
+            .collect()
+    };
+    let now = containers(&project, "web", false);
+    assert_eq!(now.len(), 3, "{now:?}");
+    let mut seen = sizes(&now);
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (750_000_000, 192 << 20),
+            (1_000_000_000, 128 << 20),
+            (1_000_000_000, 128 << 20)
+        ],
+        "the crash left one replica re-sized"
+    );
+
+    let mut back = vec!["deploy", "rollback", "web", "--project", &project];
+    back.extend(FAST);
+    let watch = HealthyWatch::start(&project, "web");
+    let out = tuner(&cfg, &back);
+    let (fewest, _) = watch.finish();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted rollout"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        fewest >= 3,
+        "never fewer than 3 healthy replicas: saw {fewest}"
+    );
+    let now = containers(&project, "web", false);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert!(
+        sizes(&now).iter().all(|s| *s == (1_000_000_000, 128 << 20)),
+        "{:?}",
+        sizes(&now)
+    );
+    assert!(now.contains(&blues[1]) && now.contains(&blues[2]));
+    // Nothing is open any more: a second rollback has nothing to do.
+    let out = tuner(&cfg, &back);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}

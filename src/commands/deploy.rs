@@ -623,6 +623,25 @@ async fn rollback(cli: &Cli, service: &str, options: &DeployOptions) -> anyhow::
     let timings = timings(options)?;
     let cx = context(cli).await?;
     let journal = ServiceJournal::new(&cx.state_dir, service);
+    if let Some(open) = journal.open_rollout()? {
+        // A rollout over replicas that a crash interrupted is what there
+        // is to roll back: the deploy path undoes it before anything else,
+        // then finds every replica on the limits it started from.
+        let r = &open.record;
+        let req = request(
+            Kind::Rollback,
+            service,
+            Target {
+                cpus: r.old.cpus,
+                memory: r.old.memory,
+            },
+            Some(r.override_before.clone()),
+            options,
+            timings,
+            &cx,
+        );
+        return deploy(&cx, service, req, options.dry_run).await;
+    }
     let Some(last) = journal.last_kept()? else {
         return Err(usage(DeployError::NothingToRollBack {
             service: service.to_string(),
