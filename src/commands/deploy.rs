@@ -604,6 +604,14 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
     for f in &found {
         containers.push(cx.runtime.inspect(&f.id).await?);
     }
+    if let Some(open) = journal.open_rollout()? {
+        // Undoing it swaps replicas, which status never does on its own.
+        eprintln!(
+            "the rollout {} over {} replicas of {service} was interrupted; the next `tuner deploy` or `tuner deploy rollback {service}` undoes it",
+            open.record.id,
+            open.record.replicas.len()
+        );
+    }
     let mut deploys = journal.history()?;
     let keep = deploys.len().saturating_sub(10);
     deploys.drain(..keep);
