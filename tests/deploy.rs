@@ -274,7 +274,17 @@ fn ambiguous_and_unknown_services_list_what_was_found() {
     let svc = scope.name("twin");
     let net = scope.network();
     scope.run(&scope.name("twin-a"), &svc, WEB_HC, &net, &[]);
-    scope.run(&scope.name("twin-b"), &svc, WEB_HC, &net, &[]);
+    // The same service name in another project: not a replica of twin-a
+    // (two containers of one service and project are replicas, re-sized
+    // one at a time), so without --project it is ambiguous.
+    let other = format!("com.docker.compose.project={}-q", scope.prefix);
+    scope.run(
+        &scope.name("twin-b"),
+        &svc,
+        WEB_HC,
+        &net,
+        &["--label", &other],
+    );
     let cfg = Cfg::new("");
     let out = cfg.tuner(&deploy_args(&svc, "0.5", "96M"));
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));

@@ -13,10 +13,12 @@ use crate::cli::{
 };
 use crate::config::deploy::DeployConfig;
 use crate::config::units::{format_duration, parse_duration};
+use crate::deploy::analysis::Gate;
 use crate::deploy::plan::{Plan, Timings};
 use crate::deploy::prepare::{self, Request, Strategy};
 use crate::deploy::record::{Kind, ServiceJournal};
 use crate::deploy::recover::{recover_open, Recovered};
+use crate::deploy::replicas::{Rollout, RolloutReport};
 use crate::deploy::router::Router;
 use crate::deploy::status::StatusReport;
 use crate::deploy::swap::{Report, Swap};
@@ -35,6 +37,8 @@ struct Context_ {
     metrics_dir: Option<PathBuf>,
     runtime: Box<dyn Runtime>,
     router: Box<dyn Router>,
+    /// Prometheus for the promotion gate, when `deploy.analysis` is set.
+    metrics: Option<crate::metrics::PrometheusClient>,
 }
 
 pub async fn run(cli: &Cli, args: &DeployArgs) -> anyhow::Result<u8> {
@@ -94,6 +98,36 @@ fn timings(o: &DeployOptions) -> anyhow::Result<Timings> {
 }
 
 impl Context_ {
+    /// The promotion gate of `deploy.analysis`, if set.
+    fn gate(&self) -> Option<Gate<'_>> {
+        self.deploy
+            .analysis
+            .as_ref()
+            .zip(self.metrics.as_ref())
+            .map(|(config, metrics)| Gate {
+                metrics: metrics as &dyn crate::metrics::Metrics,
+                config,
+            })
+    }
+
+    /// Plans of every replica, with the gate's step when there is one.
+    async fn plans(&self, req: &Request) -> anyhow::Result<Vec<Plan>> {
+        let mut plans = prepare::build_replicas(
+            self.runtime.as_ref(),
+            req,
+            &self.deploy,
+            self.router.as_ref(),
+        )
+        .await
+        .map_err(usage)?;
+        if let (Some(a), Strategy::BlueGreen) = (&self.deploy.analysis, req.strategy) {
+            for p in &mut plans {
+                crate::deploy::steps::add_gate(&mut p.steps, a);
+            }
+        }
+        Ok(plans)
+    }
+
     /// `compose.project` of the config: the project `--project` defaults
     /// to, as it does for tune's levers, so one config serves both.
     fn default_project(&self) -> Option<String> {
@@ -133,7 +167,15 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
                 .collect(),
         }
     })?;
+    let metrics = match &deploy.analysis {
+        Some(a) => {
+            crate::deploy::analysis::validate(a).map_err(usage)?;
+            Some(super::context::prometheus(&config)?)
+        }
+        None => None,
+    };
     Ok(Context_ {
+        metrics,
         output: cli.output,
         state_dir: config.paths.state_dir.clone(),
         config,
@@ -177,22 +219,38 @@ fn request(
 struct DeployOutput<'a> {
     dry_run: bool,
     recovered: Option<Recovered>,
+    /// The plan of the first (or only) container.
     plan: &'a Plan,
+    /// Every replica's plan, in swap order, when there are several.
+    #[serde(skip_serializing_if = "<[Plan]>::is_empty")]
+    replicas: &'a [Plan],
     result: Option<Report>,
+    /// Every replica's swap, when there are several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<RolloutReport>,
 }
 
 async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> anyhow::Result<u8> {
     let journal = ServiceJournal::new(&cx.state_dir, service);
     if dry_run {
-        let mut plan = prepare::build(cx.runtime.as_ref(), &req, &cx.deploy, cx.router.as_ref())
-            .await
-            .map_err(usage)?;
+        // `plans` is never empty (`build_replicas`), so `plans[0]` is there.
+        let mut plans = cx.plans(&req).await?;
         if let Some(open) = journal.open()? {
-            plan.notes.insert(
+            plans[0].notes.insert(
                 0,
                 format!(
                     "the interrupted deploy {} (last phase {:?}) will be recovered first",
                     open.record.id, open.last_phase
+                ),
+            );
+        }
+        if let Some(open) = journal.open_rollout()? {
+            plans[0].notes.insert(
+                0,
+                format!(
+                    "the interrupted rollout {} over {} replicas will be undone first",
+                    open.record.id,
+                    open.record.replicas.len()
                 ),
             );
         }
@@ -201,14 +259,18 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
             &DeployOutput {
                 dry_run: true,
                 recovered: None,
-                plan: &plan,
+                plan: &plans[0],
+                replicas: if plans.len() > 1 { &plans } else { &[] },
                 result: None,
+                rollout: None,
             },
             || {
-                format!(
-                    "{}\nDry run: nothing was changed.",
-                    crate::output::deploy::plan(&plan)
-                )
+                let text = if plans.len() > 1 {
+                    crate::output::deploy::replicas(&plans)
+                } else {
+                    crate::output::deploy::plan(&plans[0])
+                };
+                format!("{text}\nDry run: nothing was changed.")
             },
         )?;
         return Ok(OK);
@@ -237,104 +299,179 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
     if let Some(r) = &recovered {
         eprintln!("{r}");
     }
-    let plan = prepare::build(cx.runtime.as_ref(), &req, &cx.deploy, cx.router.as_ref())
-        .await
-        .map_err(usage)?;
-    if plan.old.same_size(&plan.new) {
+    let events = crate::output::progress::for_format(cx.output);
+    let rollout = Rollout {
+        runtime: cx.runtime.as_ref(),
+        router: cx.router.as_ref(),
+        journal: &journal,
+        config: &cx.deploy,
+        request: &req,
+        events: events.as_ref(),
+        gate: cx.gate(),
+    };
+    if let Some(said) = rollout.recover().await? {
+        eprintln!("{said}");
+    }
+    // Never empty (`build_replicas`): `all[0]` and, once filtered and
+    // checked, `plans[0]` are there.
+    let all = cx.plans(&req).await?;
+    // Replicas already at the target (a rollout someone finished by hand)
+    // are left alone; the rest go one at a time.
+    let plans: Vec<Plan> = all
+        .iter()
+        .filter(|p| !p.old.same_size(&p.new))
+        .cloned()
+        .collect();
+    if plans.is_empty() {
+        let first = &all[0];
         print(
             cx,
             &DeployOutput {
                 dry_run: false,
                 recovered,
-                plan: &plan,
+                plan: first,
+                replicas: &[],
                 result: None,
+                rollout: None,
             },
             || {
                 format!(
                     "{} already has {}: nothing to do.",
-                    plan.blue_name,
-                    plan.new.describe()
+                    if all.len() > 1 {
+                        format!("every replica of {}", first.service)
+                    } else {
+                        first.blue_name.clone()
+                    },
+                    first.new.describe()
                 )
             },
         )?;
         return Ok(OK);
     }
     if cx.output == OutputFormat::Table {
-        emit(&crate::output::deploy::plan(&plan))?;
+        emit(&if plans.len() > 1 {
+            crate::output::deploy::replicas(&plans)
+        } else {
+            crate::output::deploy::plan(&plans[0])
+        })?;
     }
-    let events = crate::output::progress::for_format(cx.output);
     let mut shutdown = super::interrupts::from_ctrl_c(super::interrupts::DEPLOY);
+    let several = plans.len() > 1;
     let work = async {
-        match req.strategy {
-            Strategy::BlueGreen => {
-                Swap {
-                    runtime: cx.runtime.as_ref(),
-                    router: cx.router.as_ref(),
-                    journal: &journal,
-                    timings: req.timings,
-                    events: events.as_ref(),
-                }
-                .run(&plan)
-                .await
+        match (req.strategy, several) {
+            (Strategy::BlueGreen, false) => Swap {
+                runtime: cx.runtime.as_ref(),
+                router: cx.router.as_ref(),
+                journal: &journal,
+                timings: req.timings,
+                events: events.as_ref(),
+                gate: cx.gate(),
             }
-            Strategy::InPlace => inplace::run(cx.runtime.as_ref(), &journal, &plan).await,
+            .run(&plans[0])
+            .await
+            .map(|r| (r, None)),
+            (Strategy::BlueGreen, true) => {
+                let all = rollout.run(&plans).await?;
+                let last =
+                    all.replicas.last().cloned().ok_or_else(|| {
+                        DeployError::InvalidLimit("no replica was deployed".into())
+                    })?;
+                Ok((last, Some(all)))
+            }
+            (Strategy::InPlace, _) => {
+                let mut last = None;
+                for plan in &plans {
+                    last = Some(inplace::run(cx.runtime.as_ref(), &journal, plan).await?);
+                }
+                last.map(|r| (r, None))
+                    .ok_or_else(|| DeployError::InvalidLimit("no container to update".into()))
+            }
         }
     };
     let result = tokio::select! {
         r = work => r,
         _ = shutdown.reached(1) => {
             write_metrics(cx);
-            return interrupted(cx, &journal, req.timings.health_timeout, &mut shutdown).await;
+            return interrupted(cx, &journal, &rollout, req.timings.health_timeout, &mut shutdown).await;
         }
     };
     write_metrics(cx);
+    let plan = &plans[0];
     let notice = super::announce::deploy_notice(
         service,
         req.kind == Kind::Rollback,
-        result.as_ref().map_err(|e| e.to_string()),
+        result.as_ref().map(|(r, _)| r).map_err(|e| e.to_string()),
         &plan.new.describe(),
     );
     crate::notify::announce(&cx.config, std::slice::from_ref(&notice)).await;
-    let report = result.map_err(usage)?;
+    let (report, rolled) = result.map_err(usage)?;
     let out = DeployOutput {
         dry_run: false,
         recovered,
-        plan: &plan,
+        plan,
+        replicas: if several { &plans } else { &[] },
         result: Some(report.clone()),
+        rollout: rolled.clone(),
     };
-    print(cx, &out, || {
-        let mut text = format!(
-            "{} {}: {} (was {}), read back from {} ({}) in {:.1}s",
-            if req.kind == Kind::Rollback {
-                "Rolled back"
-            } else {
-                "Deployed"
-            },
-            report.service,
-            report.read_back.describe(),
-            report.old.describe(),
-            report.container,
-            crate::runtime::find::short_id(&report.container_id),
-            report.seconds
-        );
-        if !report.phases.is_empty() {
-            let phases: Vec<String> = report
-                .phases
-                .iter()
-                .map(|p| format!("{} {:.2}s", p.phase, p.seconds))
-                .collect();
-            text.push_str(&format!(
-                "\nPhases: {}; swap without drain {:.2}s",
-                phases.join(", "),
-                report.swap_seconds_without_drain
-            ));
-        }
-        if let Some(line) = &report.router_config_hint {
-            text.push_str(&format!("\nRouter: runtime changes vanish when HAProxy reloads; in haproxy.cfg, replace blue's `server` line with: {line} check"));
-        }
-        text
+    print(cx, &out, || match &rolled {
+        Some(r) => r
+            .replicas
+            .iter()
+            .map(|one| human_report(&req, one))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => human_report(&req, &report),
     })?;
     Ok(OK)
+}
+
+/// One container's result, for humans.
+fn human_report(req: &Request, report: &Report) -> String {
+    let mut text = format!(
+        "{} {}: {} (was {}), read back from {} ({}) in {:.1}s",
+        if req.kind == Kind::Rollback {
+            "Rolled back"
+        } else {
+            "Deployed"
+        },
+        report.service,
+        report.read_back.describe(),
+        report.old.describe(),
+        report.container,
+        crate::runtime::find::short_id(&report.container_id),
+        report.seconds
+    );
+    if let Some(a) = &report.analysis {
+        let values: Vec<String> = a
+            .measurements
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}",
+                    m.check,
+                    m.value
+                        .map_or_else(|| "no value".to_string(), |v| v.to_string())
+                )
+            })
+            .collect();
+        text.push_str(&format!("\nGate passed: {}", values.join(", ")));
+    }
+    if !report.phases.is_empty() {
+        let phases: Vec<String> = report
+            .phases
+            .iter()
+            .map(|p| format!("{} {:.2}s", p.phase, p.seconds))
+            .collect();
+        text.push_str(&format!(
+            "\nPhases: {}; swap without drain {:.2}s",
+            phases.join(", "),
+            report.swap_seconds_without_drain
+        ));
+    }
+    if let Some(line) = &report.router_config_hint {
+        text.push_str(&format!("\nRouter: runtime changes vanish when HAProxy reloads; in haproxy.cfg, replace blue's `server` line with: {line} check"));
+    }
+    text
 }
 
 /// First Ctrl-C: stop the swap where it is and let recovery finish or undo
@@ -342,18 +479,33 @@ async fn deploy(cx: &Context_, service: &str, req: Request, dry_run: bool) -> an
 async fn interrupted(
     cx: &Context_,
     journal: &ServiceJournal,
+    rollout: &Rollout<'_>,
     health_timeout: Duration,
     shutdown: &mut Shutdown,
 ) -> anyhow::Result<u8> {
     let events = crate::output::progress::for_format(cx.output);
-    let recovered = tokio::select! {
-        r = recover_open(cx.runtime.as_ref(), cx.router.as_ref(), journal, health_timeout, events.as_ref()) => r?,
-        _ = shutdown.reached(2) => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy status` to recover"),
+    let recover = async {
+        let one = recover_open(
+            cx.runtime.as_ref(),
+            cx.router.as_ref(),
+            journal,
+            health_timeout,
+            events.as_ref(),
+        )
+        .await?;
+        // A rollout over replicas is undone as a whole, as after a crash.
+        let all = rollout.recover().await?;
+        Ok::<_, DeployError>((one, all))
+    };
+    let (recovered, rolled_back) = tokio::select! {
+        r = recover => r?,
+        _ = shutdown.reached(2) => anyhow::bail!("aborted by a second Ctrl-C; run `tuner deploy` again or `tuner deploy status` to recover"),
     };
     write_metrics(cx);
-    match recovered {
-        Some(r) => anyhow::bail!("interrupted by Ctrl-C; {r}"),
-        None => anyhow::bail!("interrupted by Ctrl-C; nothing was left to finish or undo"),
+    match (recovered, rolled_back) {
+        (_, Some(all)) => anyhow::bail!("interrupted by Ctrl-C; {all}"),
+        (Some(r), None) => anyhow::bail!("interrupted by Ctrl-C; {r}"),
+        (None, None) => anyhow::bail!("interrupted by Ctrl-C; nothing was left to finish or undo"),
     }
 }
 
@@ -458,6 +610,14 @@ async fn status(cli: &Cli, service: &str, project: Option<String>) -> anyhow::Re
     for f in &found {
         containers.push(cx.runtime.inspect(&f.id).await?);
     }
+    if let Some(open) = journal.open_rollout()? {
+        // Undoing it swaps replicas, which status never does on its own.
+        eprintln!(
+            "the rollout {} over {} replicas of {service} was interrupted; the next `tuner deploy` or `tuner deploy rollback {service}` undoes it",
+            open.record.id,
+            open.record.replicas.len()
+        );
+    }
     let mut deploys = journal.history()?;
     let keep = deploys.len().saturating_sub(10);
     deploys.drain(..keep);
@@ -477,12 +637,26 @@ async fn rollback(cli: &Cli, service: &str, options: &DeployOptions) -> anyhow::
     let timings = timings(options)?;
     let cx = context(cli).await?;
     let journal = ServiceJournal::new(&cx.state_dir, service);
-    let history = journal.history()?;
-    let Some(last) = history
-        .iter()
-        .rev()
-        .find(|h| h.outcome.is_some_and(|o| o.kept_new_limits()))
-    else {
+    if let Some(open) = journal.open_rollout()? {
+        // A rollout over replicas that a crash interrupted is what there
+        // is to roll back: the deploy path undoes it before anything else,
+        // then finds every replica on the limits it started from.
+        let r = &open.record;
+        let req = request(
+            Kind::Rollback,
+            service,
+            Target {
+                cpus: r.old.cpus,
+                memory: r.old.memory,
+            },
+            Some(r.override_before.clone()),
+            options,
+            timings,
+            &cx,
+        );
+        return deploy(&cx, service, req, options.dry_run).await;
+    }
+    let Some(last) = journal.last_kept()? else {
         return Err(usage(DeployError::NothingToRollBack {
             service: service.to_string(),
             journal: journal.path().display().to_string(),

@@ -42,6 +42,34 @@ pub struct Analysis {
     pub reason: Option<String>,
 }
 
+/// The promotion gate of one deploy: its checks and the Prometheus they
+/// are read from. The container swap and the Swarm rollout judge through
+/// the same gate.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    pub metrics: &'a dyn Metrics,
+    pub config: &'a AnalysisConfig,
+}
+
+impl Gate<'_> {
+    /// Announces the gate, then runs it for deploy `deploy_id` of `what`.
+    pub async fn judge(
+        &self,
+        what: &str,
+        events: &dyn Events,
+        journal: &ServiceJournal,
+        deploy_id: &str,
+    ) -> Result<Analysis, DeployError> {
+        events.step(&format!(
+            "promotion gate for {what}: {} check(s), {} measurement(s) {:.0}s apart",
+            self.config.checks.len(),
+            self.config.count,
+            self.config.interval.as_secs_f64()
+        ));
+        run(self.metrics, self.config, events, journal, deploy_id).await
+    }
+}
+
 /// Refuses a gate that could never judge anything (before any change).
 pub fn validate(cfg: &AnalysisConfig) -> Result<(), DeployError> {
     let bad = |p: String| Err(DeployError::InvalidLimit(format!("deploy.analysis: {p}")));
@@ -72,7 +100,8 @@ fn judge(c: &CheckConfig, value: f64) -> Verdict {
     }
 }
 
-fn bound(c: &CheckConfig) -> String {
+/// What a check's value must be, as shown to users.
+pub fn bound(c: &CheckConfig) -> String {
     match (c.min, c.max) {
         (Some(lo), Some(hi)) => format!("{lo}..{hi}"),
         (None, Some(hi)) => format!("<= {hi}"),
@@ -94,7 +123,14 @@ pub async fn run(
     let mut errors_in_a_row = vec![0u32; cfg.checks.len()];
     for round in 0..cfg.count {
         if round > 0 {
+            // A wait the user sees (and `--output json` reports), as every
+            // wait of a deploy is.
+            events.waiting_for(
+                &format!("gate: measurement {}/{} next", round + 1, cfg.count),
+                cfg.interval,
+            );
             tokio::time::sleep(cfg.interval).await;
+            events.finished();
         }
         for (i, c) in cfg.checks.iter().enumerate() {
             let (value, error) = match metrics.instant(&c.name, &c.query).await {
@@ -187,44 +223,9 @@ pub fn duration(cfg: &AnalysisConfig) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    use async_trait::async_trait;
-    use chrono::{DateTime, Utc};
-
     use super::*;
+    use crate::deploy::fake_metrics::ScriptedMetrics;
     use crate::journal::events::Silent;
-    use crate::metrics::{Alert, MetricsError, Point};
-
-    /// Answers each query from a script, one answer per call.
-    struct Scripted(Mutex<HashMap<String, Vec<Option<f64>>>>);
-
-    #[async_trait]
-    impl Metrics for Scripted {
-        async fn instant(&self, metric: &str, _: &str) -> Result<Option<f64>, MetricsError> {
-            let mut m = self.0.lock().unwrap();
-            let answers = m.get_mut(metric).unwrap();
-            Ok(if answers.is_empty() {
-                None
-            } else {
-                answers.remove(0)
-            })
-        }
-        async fn range(
-            &self,
-            _: &str,
-            _: &str,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-            _: Duration,
-        ) -> Result<Vec<Point>, MetricsError> {
-            Ok(Vec::new())
-        }
-        async fn alerts(&self) -> Result<Vec<Alert>, MetricsError> {
-            Ok(Vec::new())
-        }
-    }
 
     fn cfg(failure_limit: u32, error_limit: u32) -> AnalysisConfig {
         AnalysisConfig {
@@ -242,10 +243,7 @@ mod tests {
     }
 
     async fn gate(answers: Vec<Option<f64>>, c: AnalysisConfig) -> Analysis {
-        let m = Scripted(Mutex::new(HashMap::from([(
-            "error_rate".to_string(),
-            answers,
-        )])));
+        let m = ScriptedMetrics::script("error_rate", &answers);
         let dir = tempfile::tempdir().unwrap();
         let j = ServiceJournal::new(dir.path(), "web");
         run(&m, &c, &Silent, &j, "d1").await.unwrap()
@@ -291,10 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn measurements_are_journaled() {
-        let m = Scripted(Mutex::new(HashMap::from([(
-            "error_rate".to_string(),
-            vec![Some(0.0); 3],
-        )])));
+        let m = ScriptedMetrics::script("error_rate", &[Some(0.0); 3]);
         let dir = tempfile::tempdir().unwrap();
         let j = ServiceJournal::new(dir.path(), "web");
         run(&m, &cfg(0, 0), &Silent, &j, "d1").await.unwrap();

@@ -300,6 +300,7 @@ impl Rig {
             journal: &self.journal,
             timings: timings(),
             events,
+            gate: None,
         }
         .run(plan)
         .await

@@ -92,5 +92,6 @@ pub async fn run(
         swap_seconds_without_drain: 0.0,
         seconds_to_green: 0.0,
         router_config_hint: None,
+        analysis: None,
     })
 }

@@ -9,6 +9,8 @@
 pub mod analysis;
 pub mod crash;
 #[cfg(test)]
+mod fake_metrics;
+#[cfg(test)]
 mod fakes;
 pub mod health;
 pub mod inplace;
@@ -23,6 +25,9 @@ pub mod record;
 pub mod recover;
 #[cfg(test)]
 mod recover_tests;
+pub mod replicas;
+#[cfg(test)]
+mod replicas_tests;
 pub mod report;
 pub mod request;
 pub mod router;
@@ -69,6 +74,15 @@ pub enum DeployError {
     PhaseFailed {
         service: String,
         phase: Phase,
+        reason: String,
+        aftermath: String,
+    },
+    #[error("deploy of {service} stopped at replica {replica} of {replicas} ({container}): {reason}{aftermath}")]
+    ReplicaFailed {
+        service: String,
+        replica: usize,
+        replicas: usize,
+        container: String,
         reason: String,
         aftermath: String,
     },

@@ -13,6 +13,9 @@ pub enum Phase {
     Health,
     /// Give green traffic through the router.
     Switch,
+    /// The promotion gate: SLO checks read from Prometheus while green
+    /// serves beside blue (only when `deploy.analysis` is set).
+    Analysis,
     /// Stop new traffic to blue, let in-flight requests finish.
     Drain,
     /// Stop blue gracefully.
@@ -53,6 +56,7 @@ impl Phase {
             Phase::CreateGreen => "create-green",
             Phase::Health => "health",
             Phase::Switch => "switch",
+            Phase::Analysis => "analysis",
             Phase::Drain => "drain",
             Phase::StopBlue => "stop-blue",
             Phase::RemoveBlue => "remove-blue",
@@ -69,6 +73,7 @@ impl Phase {
         Phase::SWAP
             .into_iter()
             .chain([
+                Phase::Analysis,
                 Phase::LiveUpdate,
                 Phase::ServiceUpdate,
                 Phase::ServiceRollback,

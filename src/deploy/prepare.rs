@@ -17,7 +17,7 @@ use crate::config::deploy::DeployConfig;
 use crate::runtime::compose_hash::{side_effects, Effects};
 use crate::runtime::compose_override::ServiceLimits;
 use crate::runtime::find::{
-    COMPOSE_CONFIG_FILES, COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_SERVICE,
+    Found, COMPOSE_CONFIG_FILES, COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_SERVICE,
     COMPOSE_WORKING_DIR,
 };
 use crate::runtime::{OverrideFile, Runtime, ServiceQuery};
@@ -44,6 +44,7 @@ pub struct Request {
     pub router_server: Option<String>,
 }
 
+/// The plan for a service of one container (several are an error).
 pub async fn build(
     runtime: &dyn Runtime,
     req: &Request,
@@ -51,6 +52,45 @@ pub async fn build(
     router: &dyn Router,
 ) -> Result<Plan, DeployError> {
     let found = runtime.find_one(&req.query).await?;
+    build_for(runtime, req, config, router, found, new_id()).await
+}
+
+/// One plan per container of the service: one for a single container, one
+/// per replica, in swap order, for a Compose service scaled to several.
+/// Never empty: a service without containers is `DockerError::NoMatch`.
+pub async fn build_replicas(
+    runtime: &dyn Runtime,
+    req: &Request,
+    config: &DeployConfig,
+    router: &dyn Router,
+) -> Result<Vec<Plan>, DeployError> {
+    let found = runtime.find_service(&req.query).await?;
+    let mut replicas = super::replicas::order(&req.query, found)?;
+    if replicas.len() == 1 {
+        // ok: exactly one element, checked just above.
+        let found = replicas.remove(0);
+        return Ok(vec![
+            build_for(runtime, req, config, router, found, new_id()).await?,
+        ]);
+    }
+    let base = new_id();
+    let mut plans = Vec::with_capacity(replicas.len());
+    for (k, found) in replicas.into_iter().enumerate() {
+        let id = format!("{base}-r{}", k + 1);
+        plans.push(build_for(runtime, req, config, router, found, id).await?);
+    }
+    Ok(plans)
+}
+
+/// The plan for one container, `found`, journaled under `id`.
+pub async fn build_for(
+    runtime: &dyn Runtime,
+    req: &Request,
+    config: &DeployConfig,
+    router: &dyn Router,
+    found: Found,
+    id: String,
+) -> Result<Plan, DeployError> {
     let blue = runtime.inspect(&found.id).await?;
     let labels = blue.labels.clone();
     let service = labels
@@ -62,7 +102,6 @@ pub async fn build(
 
     let old = blue.limits;
     let new = old.resized(req.target.cpus, req.target.memory);
-    let id = new_id();
     let mut notes = Vec::new();
 
     let compose_dir = labels.get(COMPOSE_WORKING_DIR).map(PathBuf::from);

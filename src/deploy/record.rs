@@ -67,6 +67,36 @@ pub struct DeployRecord {
     pub started_at: DateTime<Utc>,
 }
 
+/// A deploy of a service with several replicas: one swap per replica, in
+/// this order, each journaled as a deploy of its own between the rollout's
+/// start and finish entries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    pub id: String,
+    pub kind: Kind,
+    pub service: String,
+    /// The replicas' container names, which a swap keeps.
+    pub replicas: Vec<String>,
+    pub old: Limits,
+    pub new: Limits,
+    /// The override file before the rollout (`None`: there was none).
+    pub override_before: Option<String>,
+    /// The health probe asked for, so a recovery probes the same way.
+    pub health_path: Option<String>,
+    pub health_port: Option<u16>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One rollout as read back from the journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutHistory {
+    pub record: RolloutRecord,
+    /// Ids of the deploys (swaps) journaled inside it, rollbacks included.
+    pub members: Vec<String>,
+    pub outcome: Option<Outcome>,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -109,6 +139,16 @@ pub enum Entry {
         id: String,
         outcome: Outcome,
         phase: Option<Phase>,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// A rollout over several replicas begins (before its first swap).
+    RolloutStarted {
+        rollout: Box<RolloutRecord>,
+    },
+    RolloutFinished {
+        id: String,
+        outcome: Outcome,
         reason: Option<String>,
         at: DateTime<Utc>,
     },
@@ -239,14 +279,67 @@ impl ServiceJournal {
         })
     }
 
-    /// Every deploy, oldest first.
-    pub fn history(&self) -> Result<Vec<History>, JournalError> {
+    pub fn rollout_started(&self, rollout: &RolloutRecord) -> Result<(), JournalError> {
+        self.append(&Entry::RolloutStarted {
+            rollout: Box::new(rollout.clone()),
+        })
+    }
+
+    pub fn rollout_finished(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        reason: Option<String>,
+    ) -> Result<(), JournalError> {
+        self.append(&Entry::RolloutFinished {
+            id: id.to_string(),
+            outcome,
+            reason,
+            at: Utc::now(),
+        })
+    }
+
+    fn entries(&self) -> Result<Vec<Entry>, JournalError> {
         let mut entries = self.legacy.entries::<Entry>()?;
         entries.extend(
             self.journal
                 .entries_of::<Entry>(MODULE, Some(&self.target))?,
         );
-        Ok(fold(entries))
+        Ok(entries)
+    }
+
+    /// Every deploy, oldest first.
+    pub fn history(&self) -> Result<Vec<History>, JournalError> {
+        Ok(fold(self.entries()?))
+    }
+
+    /// Every rollout over replicas, oldest first.
+    pub fn rollouts(&self) -> Result<Vec<RolloutHistory>, JournalError> {
+        Ok(fold_rollouts(self.entries()?))
+    }
+
+    /// The rollout that was started and never finished, if any.
+    pub fn open_rollout(&self) -> Result<Option<RolloutHistory>, JournalError> {
+        Ok(self
+            .rollouts()?
+            .into_iter()
+            .rev()
+            .find(|r| r.outcome.is_none()))
+    }
+
+    /// The last deploy whose new limits were kept, for `deploy rollback`:
+    /// a swap inside a rollout that did not succeed as a whole (a replica
+    /// failed, and the ones done were swapped back) does not count.
+    pub fn last_kept(&self) -> Result<Option<History>, JournalError> {
+        let entries = self.entries()?;
+        let unkept: Vec<String> = fold_rollouts(entries.clone())
+            .into_iter()
+            .filter(|r| r.outcome != Some(Outcome::Succeeded))
+            .flat_map(|r| r.members)
+            .collect();
+        Ok(fold(entries).into_iter().rev().find(|h| {
+            h.outcome.is_some_and(|o| o.kept_new_limits()) && !unkept.contains(&h.record.id)
+        }))
     }
 
     /// The deploy that was started and never finished, if any.
@@ -279,7 +372,9 @@ pub fn fold(entries: Vec<Entry>) -> Vec<History> {
                     h.live_update |= phase == Phase::LiveUpdate;
                 }
             }
-            Entry::Measured { .. } => {}
+            Entry::Measured { .. }
+            | Entry::RolloutStarted { .. }
+            | Entry::RolloutFinished { .. } => {}
             Entry::Finished {
                 id,
                 outcome,
@@ -294,6 +389,41 @@ pub fn fold(entries: Vec<Entry>) -> Vec<History> {
                     h.finished_at = Some(at);
                 }
             }
+        }
+    }
+    out
+}
+
+/// Folds journal entries into one `RolloutHistory` per rollout; a deploy
+/// started while a rollout is open is one of its members (the service's
+/// lock keeps anything else out meanwhile).
+pub fn fold_rollouts(entries: Vec<Entry>) -> Vec<RolloutHistory> {
+    let mut out: Vec<RolloutHistory> = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::RolloutStarted { rollout } => out.push(RolloutHistory {
+                record: *rollout,
+                members: Vec::new(),
+                outcome: None,
+                reason: None,
+            }),
+            Entry::Started { record } => {
+                if let Some(r) = out.last_mut().filter(|r| r.outcome.is_none()) {
+                    r.members.push(record.id.clone());
+                }
+            }
+            Entry::RolloutFinished {
+                id,
+                outcome,
+                reason,
+                ..
+            } => {
+                if let Some(r) = out.iter_mut().rev().find(|r| r.record.id == id) {
+                    r.outcome = Some(outcome);
+                    r.reason = reason;
+                }
+            }
+            Entry::Phase { .. } | Entry::Measured { .. } | Entry::Finished { .. } => {}
         }
     }
     out

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::analysis::Analysis;
 use super::record::Outcome;
 use super::Phase;
 use crate::runtime::Limits;
@@ -32,6 +33,8 @@ pub struct Report {
     /// For a router whose runtime changes vanish on reload (HAProxy): the
     /// config line to put in place of blue's, so a reload keeps green.
     pub router_config_hint: Option<String>,
+    /// The promotion gate's measurements, when there is one.
+    pub analysis: Option<Analysis>,
 }
 
 /// Time spent in one phase.

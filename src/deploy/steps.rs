@@ -6,8 +6,37 @@ use super::plan::Step;
 use super::prepare::Request;
 use super::record::DeployRecord;
 use super::Phase;
+use crate::config::deploy::AnalysisConfig;
 use crate::config::units::format_duration;
 use crate::runtime::{CloneSpec, Container};
+
+/// The promotion gate's step, after the switch: green serves beside blue
+/// while its checks are measured.
+pub fn add_gate(steps: &mut Vec<Step>, gate: &AnalysisConfig) {
+    let checks: Vec<String> = gate
+        .checks
+        .iter()
+        .map(|c| format!("{} {}", c.name, super::analysis::bound(c)))
+        .collect();
+    let at = steps
+        .iter()
+        .position(|s| s.phase == Phase::Switch)
+        .map_or(steps.len(), |i| i + 1);
+    steps.insert(
+        at,
+        Step {
+            phase: Phase::Analysis,
+            action: format!(
+                "promotion gate: measure {} {} time(s), {} apart (failure_limit {}, error_limit {}); a failure, no data or no Prometheus removes green and keeps blue",
+                checks.join(", "),
+                gate.count,
+                format_duration(gate.interval),
+                gate.failure_limit,
+                gate.error_limit
+            ),
+        },
+    );
+}
 
 pub fn swap_steps(
     r: &DeployRecord,

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::analysis::{Analysis, Gate};
 use super::crash;
 use super::health::{self, HealthFailure};
 use super::plan::{Plan, Timings};
@@ -25,6 +26,8 @@ pub struct Swap<'a> {
     pub timings: Timings,
     /// Each phase as a step, and the waits (green's health, blue's stop).
     pub events: &'a dyn Events,
+    /// Judged once green serves beside blue; failing it removes green.
+    pub gate: Option<Gate<'a>>,
 }
 
 impl Swap<'_> {
@@ -35,8 +38,16 @@ impl Swap<'_> {
         let mut green_id: Option<String> = None;
         let mut phase = Phase::Prepare;
         let mut blue_gone = false;
+        let mut analysis = None;
         let result = self
-            .forward_until_blue_removed(plan, &mut phase, &mut green_id, &mut blue_gone, &mut clock)
+            .forward_until_blue_removed(
+                plan,
+                &mut phase,
+                &mut green_id,
+                &mut blue_gone,
+                &mut clock,
+                &mut analysis,
+            )
             .await;
         if let Err(reason) = result {
             if blue_gone {
@@ -99,6 +110,7 @@ impl Swap<'_> {
                     seconds_to_green: clock.until(Phase::Drain).unwrap_or(0.0),
                     phases,
                     router_config_hint,
+                    analysis,
                 })
             }
             Err((phase, reason)) => Err(DeployError::PhaseFailed {
@@ -117,6 +129,7 @@ impl Swap<'_> {
         green_id: &mut Option<String>,
         blue_gone: &mut bool,
         clock: &mut Clock,
+        gated: &mut Option<Analysis>,
     ) -> Result<(), String> {
         let r = &plan.record;
         let j = |p: Phase| {
@@ -201,6 +214,24 @@ impl Swap<'_> {
             .await
             .map_err(|e| e.to_string())?;
         crash::after(*phase);
+
+        if let Some(gate) = self.gate {
+            *phase = Phase::Analysis;
+            clock.enter(*phase);
+            j(*phase)?;
+            let analysis = gate
+                .judge(&r.green_name, self.events, self.journal, &r.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            *gated = Some(analysis.clone());
+            if !analysis.passed {
+                return Err(format!(
+                    "the promotion gate failed: {}",
+                    analysis.reason.as_deref().unwrap_or("a check failed")
+                ));
+            }
+            crash::after(*phase);
+        }
 
         *phase = Phase::Drain;
         clock.enter(*phase);

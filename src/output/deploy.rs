@@ -10,6 +10,28 @@ use crate::deploy::Plan;
 use crate::runtime::find::short_id as short;
 use crate::runtime::limits::trim;
 
+/// The plans of a service with several replicas: one swap each, in turn.
+pub fn replicas(plans: &[Plan]) -> String {
+    let n = plans.len();
+    let mut out = String::new();
+    if let Some(first) = plans.first() {
+        let _ = writeln!(
+            out,
+            "Replicas: {} has {n} containers; each is swapped in turn (never fewer than {n} serving); a failure on one swaps the ones done back to {}\n",
+            first.service,
+            first.old.describe()
+        );
+    }
+    for (k, p) in plans.iter().enumerate() {
+        let _ = writeln!(out, "== replica {}/{n}: {} ==", k + 1, p.blue_name);
+        out.push_str(&plan(p));
+        if k + 1 < n {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The plan for humans.
 pub fn plan(plan: &Plan) -> String {
     let mut out = String::new();

@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::analysis::{self, Analysis};
+use super::analysis::Analysis;
+pub use super::analysis::Gate;
 use super::record::{Outcome, ServiceJournal};
 use super::{DeployError, Phase};
-use crate::config::deploy::AnalysisConfig;
 use crate::journal::Events;
-use crate::metrics::Metrics;
 use crate::runtime::swarm::{Swarm, Task};
 use crate::runtime::Limits;
 use follow::{Ending, Follow};
@@ -39,13 +38,6 @@ pub struct SwarmReport {
     pub seconds: f64,
     /// The promotion gate's measurements, when there is one.
     pub analysis: Option<Analysis>,
-}
-
-/// The promotion gate: SLO checks read from Prometheus.
-#[derive(Clone, Copy)]
-pub struct Gate<'a> {
-    pub metrics: &'a dyn Metrics,
-    pub config: &'a AnalysisConfig,
 }
 
 pub struct SwarmRun<'a> {
@@ -129,7 +121,10 @@ impl SwarmRun<'_> {
         };
         if succeeded {
             let gated = match (self.gate, plan.rollback) {
-                (Some(gate), false) => Some(self.judge(plan, gate).await?),
+                (Some(gate), false) => Some(
+                    gate.judge(&r.service, self.events, self.journal, &r.id)
+                        .await?,
+                ),
                 _ => None,
             };
             if let Some(a) = gated.as_ref().filter(|a| !a.passed) {
@@ -160,24 +155,6 @@ impl SwarmRun<'_> {
         self.journal
             .finished(&r.id, Outcome::Failed, Some(phase), Some(reason.clone()))?;
         Err(fail(reason, aftermath))
-    }
-
-    async fn judge(&self, plan: &SwarmPlan, gate: Gate<'_>) -> Result<Analysis, DeployError> {
-        self.events.step(&format!(
-            "promotion gate for {}: {} check(s), {} measurement(s) {:.0}s apart",
-            plan.record.service,
-            gate.config.checks.len(),
-            gate.config.count,
-            gate.config.interval.as_secs_f64()
-        ));
-        analysis::run(
-            gate.metrics,
-            gate.config,
-            self.events,
-            self.journal,
-            &plan.record.id,
-        )
-        .await
     }
 
     /// The new spec failed its gate: Swarm's own rollback returns the

@@ -223,43 +223,9 @@ async fn recovery_closes_an_open_swarm_deploy_by_where_the_service_is() {
 }
 
 mod gated {
-    use std::sync::Mutex;
-
-    use async_trait::async_trait;
-    use chrono::{DateTime, Utc};
-
     use super::*;
     use crate::config::deploy::{AnalysisConfig, CheckConfig};
-    use crate::metrics::{Alert, Metrics, MetricsError, Point};
-
-    /// Prometheus answering one value, or not at all.
-    struct Fixed(Mutex<Result<Option<f64>, ()>>);
-
-    #[async_trait]
-    impl Metrics for Fixed {
-        async fn instant(&self, _: &str, query: &str) -> Result<Option<f64>, MetricsError> {
-            match *self.0.lock().unwrap() {
-                Ok(v) => Ok(v),
-                Err(()) => Err(MetricsError::Unreachable {
-                    url: format!("http://127.0.0.1:9 ({query})"),
-                    reason: "connection refused".into(),
-                }),
-            }
-        }
-        async fn range(
-            &self,
-            _: &str,
-            _: &str,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-            _: Duration,
-        ) -> Result<Vec<Point>, MetricsError> {
-            Ok(Vec::new())
-        }
-        async fn alerts(&self) -> Result<Vec<Alert>, MetricsError> {
-            Ok(Vec::new())
-        }
-    }
+    use crate::deploy::fake_metrics::{Answer, ScriptedMetrics};
 
     fn analysis() -> AnalysisConfig {
         AnalysisConfig {
@@ -276,14 +242,12 @@ mod gated {
         }
     }
 
-    async fn gated_run(
-        answer: Result<Option<f64>, ()>,
-    ) -> (FakeSwarm, Result<SwarmReport, DeployError>, String) {
+    async fn gated_run(answer: Answer) -> (FakeSwarm, Result<SwarmReport, DeployError>, String) {
         let swarm = FakeSwarm::with_service("web", 2);
         let dir = tempfile::tempdir().unwrap();
         let journal = ServiceJournal::new(dir.path(), "web");
         let plan = plan_for(&swarm, Ask::Resize(target())).await.unwrap();
-        let metrics = Fixed(Mutex::new(answer));
+        let metrics = ScriptedMetrics::always(answer);
         let config = analysis();
         let result = SwarmRun {
             gate: Some(Gate {
@@ -300,7 +264,7 @@ mod gated {
 
     #[tokio::test]
     async fn a_passing_gate_promotes_and_reports_its_values() {
-        let (swarm, result, journal) = gated_run(Ok(Some(0.0))).await;
+        let (swarm, result, journal) = gated_run(Answer::Value(0.0)).await;
         let report = result.unwrap();
         let a = report.analysis.unwrap();
         assert!(a.passed && a.measurements.len() == 2);
@@ -310,7 +274,7 @@ mod gated {
 
     #[tokio::test]
     async fn a_failing_gate_rolls_back_through_swarm_with_the_value_shown() {
-        let (swarm, result, _) = gated_run(Ok(Some(0.4))).await;
+        let (swarm, result, _) = gated_run(Answer::Value(0.4)).await;
         let err = result.unwrap_err().to_string();
         assert!(
             err.contains("promotion gate failed") && err.contains("0.4"),
@@ -325,7 +289,7 @@ mod gated {
 
     #[tokio::test]
     async fn no_data_or_no_prometheus_fails_closed() {
-        for answer in [Ok(None), Err(())] {
+        for answer in [Answer::NoData, Answer::Unreachable] {
             let (swarm, result, _) = gated_run(answer).await;
             let err = result.unwrap_err().to_string();
             assert!(err.contains("failing closed"), "{err}");
