@@ -115,14 +115,15 @@ for ((r = 1; r <= runs; r++)); do
   a=$(now_ns)
   "$tuner" "${cfg[@]}" watch --once -o json >"$out/once.json"
   b=$(now_ns)
-  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["seconds"]*1000, 1))' "$out/once.json" >>"$out/check_ms"
+  python3 -c 'import json,sys; print(round(json.loads(open(sys.argv[1]).read().splitlines()[-1])["seconds"]*1000, 1))' "$out/once.json" >>"$out/check_ms"
   ms "$((b - a))" >>"$out/process_ms"
   a=$(now_ns)
   docker stats --no-stream "${names[@]}" >/dev/null
   b=$(now_ns)
   ms "$((b - a))" >>"$out/stats_ms"
 done
-rows=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["rows"]))' "$out/once.json")
+# The last line is the check; the lines before it, one decision each.
+rows=$(python3 -c 'import json,sys; print(len(json.loads(open(sys.argv[1]).read().splitlines()[-1])["rows"]))' "$out/once.json")
 
 # 3. One cycle over up to 1,000 services from Prometheus.
 TUNER_BENCH_RUNS=$((runs > 5 ? runs : 5)) TUNER_BENCH_OUT=$out/cycle.md \

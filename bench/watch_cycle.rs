@@ -12,7 +12,7 @@
 //! `/api/v1/query` on its own /metrics), so "constant" is measured, not assumed. Writes a
 //! markdown table to `TUNER_BENCH_OUT` (default target/bench/watch_cycle.md).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tuner::config::watch::{PromQueries, WatchConfig};
@@ -21,14 +21,7 @@ use tuner::watch::prometheus::PrometheusSource;
 use tuner::watch::source::{Cpu, Managed, UsageSource};
 use tuner::watch::{decide, Reading, WatchState};
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::cadvisor::{self, Cadvisor, Series};
 
 fn spread(mut v: Vec<f64>) -> String {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -68,60 +61,28 @@ async fn bench_watch_prometheus_cycle() {
     let out_path =
         std::env::var("TUNER_BENCH_OUT").unwrap_or_else(|_| "target/bench/watch_cycle.md".into());
     let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("textfile")).expect("textfile dir");
     let sizes = [10usize, 100, 1000];
     let max = *sizes.iter().max().unwrap_or(&1000);
-    let mut text = String::new();
-    for i in 0..max {
-        let name = format!("svc-{i}");
-        text.push_str(&format!(
-            "container_cpu_cores{{name=\"{name}\"}} {}\ncontainer_memory_working_set_bytes{{name=\"{name}\"}} {}\ncontainer_spec_cpu_cores{{name=\"{name}\"}} 1\ncontainer_spec_memory_limit_bytes{{name=\"{name}\"}} 268435456\ncontainer_oom_events_total{{name=\"{name}\"}} 0\n",
-            (i % 100) as f64 / 100.0,
-            (i % 200 + 20) << 20
-        ));
-    }
-    std::fs::write(d.join("textfile/cadvisor.prom"), text).expect("series");
-    let exporter_port = crate::support::free_port();
-    let _exporter = Server(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
-            .args(["--collector.disable-defaults", "--collector.textfile"])
-            .arg(format!(
-                "--collector.textfile.directory={}/textfile",
-                d.display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node_exporter"),
-    );
-    let prom_port = crate::support::free_port();
-    std::fs::write(
-        d.join("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"),
-    )
-    .expect("prometheus.yml");
-    let _prometheus = Server(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}/prometheus.yml", d.display()))
-            .arg(format!("--storage.tsdb.path={}/data", d.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus"),
-    );
-    let url = format!("http://127.0.0.1:{prom_port}");
+    let series: Vec<Series> = (0..max)
+        .map(|i| Series {
+            name: format!("svc-{i}"),
+            cpu_cores: (i % 100) as f64 / 100.0,
+            memory: ((i % 200 + 20) as u64) << 20,
+            cpu_limit: 1.0,
+            memory_limit: 256 << 20,
+        })
+        .collect();
+    let stack = Cadvisor::start(dir.path(), &series);
+    let url = stack.url.clone();
     let client = PrometheusClient::new(&url, Duration::from_secs(10)).expect("client");
     let source = PrometheusSource {
         client: &client,
         queries: PromQueries {
-            cpu: "container_cpu_cores".into(),
-            memory: "container_memory_working_set_bytes".into(),
-            cpu_limit: "container_spec_cpu_cores".into(),
-            memory_limit: "container_spec_memory_limit_bytes".into(),
-            oom: "container_oom_events_total".into(),
+            cpu: cadvisor::CPU.into(),
+            memory: cadvisor::MEMORY.into(),
+            cpu_limit: cadvisor::CPU_LIMIT.into(),
+            memory_limit: cadvisor::MEMORY_LIMIT.into(),
+            oom: cadvisor::OOM.into(),
             name_label: "name".into(),
         },
     };

@@ -149,24 +149,7 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
         }
     });
     let runtime = Box::new(DockerRuntime::connect(config.docker.host.as_deref()).await?);
-    let router = routing::router_for(&deploy.router, &config.base_dir()).map_err(|problems| {
-        // Located like every other config problem: `file:line:col: key: ...`.
-        let text = std::fs::read_to_string(&config.source).unwrap_or_default();
-        crate::config::ConfigError::Invalid {
-            problems: problems
-                .into_iter()
-                .map(|p| {
-                    let mut keys = vec!["deploy", "router"];
-                    keys.extend(p.keys.iter().map(String::as_str));
-                    format!(
-                        "{}: deploy.router.{}",
-                        crate::config::load::locate(&config.source, &text, &keys),
-                        p.problem
-                    )
-                })
-                .collect(),
-        }
-    })?;
+    let router = router(&config, &deploy)?;
     let metrics = match &deploy.analysis {
         Some(a) => {
             crate::deploy::analysis::validate(a).map_err(usage)?;
@@ -184,6 +167,34 @@ async fn context(cli: &Cli) -> anyhow::Result<Context_> {
         runtime,
         router,
     })
+}
+
+/// The router of `deploy.router`; shared with `tuner watch`, which swaps
+/// the services it is told to resize blue-green.
+pub fn router(
+    config: &crate::config::Config,
+    deploy: &DeployConfig,
+) -> anyhow::Result<Box<dyn Router>> {
+    Ok(
+        routing::router_for(&deploy.router, &config.base_dir()).map_err(|problems| {
+            // Located like every other config problem: `file:line:col: key: ...`.
+            let text = std::fs::read_to_string(&config.source).unwrap_or_default();
+            crate::config::ConfigError::Invalid {
+                problems: problems
+                    .into_iter()
+                    .map(|p| {
+                        let mut keys = vec!["deploy", "router"];
+                        keys.extend(p.keys.iter().map(String::as_str));
+                        format!(
+                            "{}: deploy.router.{}",
+                            crate::config::load::locate(&config.source, &text, &keys),
+                            p.problem
+                        )
+                    })
+                    .collect(),
+            }
+        })?,
+    )
 }
 
 fn request(

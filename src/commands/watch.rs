@@ -15,11 +15,12 @@ use crate::journal::{Journal, Locks};
 use crate::runtime::cgroup::Cgroups;
 use crate::runtime::DockerRuntime;
 use crate::watch::apply::{Applied, Applier};
-use crate::watch::cycle::{CheckReport, Watch};
+use crate::watch::cycle::{CheckReport, Row, Watch};
 use crate::watch::prometheus::PrometheusSource;
 use crate::watch::server::{self, Shared};
 use crate::watch::source::{CgroupSource, DockerSource, UsageSource, WithFallback};
 use crate::watch::state;
+use crate::watch::swap::BlueGreen;
 
 pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
     let config = super::context::load_config(cli)?;
@@ -54,6 +55,23 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
     let state_dir = &config.paths.state_dir;
     let journal = Journal::new(state_dir.join(crate::journal::FILE));
     let locks = Locks::new(state_dir, "tuner watch");
+    let deploy = config.deploy.clone().unwrap_or_default();
+    // Only a run that may swap needs a router: a broken `deploy.router`
+    // must not stop a watch that resizes everything in place.
+    let router = if cfg.blue_green.is_empty() {
+        None
+    } else {
+        Some(super::deploy::router(&config, &deploy)?)
+    };
+    let events = crate::output::progress::for_format(cli.output);
+    let output = cli.output;
+    let decided = move |row: &Row| {
+        if output == OutputFormat::Json {
+            // The check that follows reports a closed stdout.
+            let _ = crate::output::watch::json_line("decision", row)
+                .map(|line| crate::output::emit(&line));
+        }
+    };
     let watch = Watch {
         cfg: &cfg,
         runtime: &runtime,
@@ -68,8 +86,23 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
         state_path: state::path_in(state_dir),
         project: config.compose.as_ref().map(|c| c.project.clone()),
         dry_run: args.dry_run,
+        blue_green: router.as_deref().map(|router| BlueGreen {
+            router,
+            deploy: &deploy,
+            state_dir: state_dir.clone(),
+            project: config.compose.as_ref().map(|c| c.project.clone()),
+            events: events.as_ref(),
+        }),
+        events: events.as_ref(),
+        decided: &decided,
+        memo: Default::default(),
     };
     if !args.dry_run {
+        // A swap of a blue-green service a killed run (of watch or deploy)
+        // left open is finished or undone as `tuner deploy status` would.
+        super::deploy::recover_services(cli, &cfg.blue_green)
+            .await
+            .context("cannot recover an interrupted blue-green swap")?;
         for note in watch
             .applier
             .recover()
@@ -138,12 +171,8 @@ pub async fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<u8> {
             // check reads everything afresh.
             Err(e) => eprintln!("error: {e}; trying again at the next check"),
         }
-        if args.once || shutdown.count() > 0 {
+        if args.once || shutdown.count() > 0 || !watch.pause(cfg.interval, &mut shutdown).await {
             break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(cfg.interval) => {}
-            _ = shutdown.reached(1) => break,
         }
     }
     if let Some(task) = server {
@@ -181,8 +210,11 @@ fn settings(mut cfg: WatchConfig, args: &WatchArgs) -> anyhow::Result<WatchConfi
 fn render(format: OutputFormat, report: &CheckReport) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => crate::output::emit(&crate::output::watch::check(report))?,
-        // One JSON document per line, so a consumer can read a stream of checks.
-        OutputFormat::Json => crate::output::emit(&serde_json::to_string(report)?)?,
+        // One JSON document per line, so a consumer can read a stream of
+        // decisions and checks.
+        OutputFormat::Json => {
+            crate::output::emit(&crate::output::watch::json_line("check", report)?)?
+        }
     }
     Ok(())
 }

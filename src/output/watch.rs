@@ -1,4 +1,5 @@
-//! Human text for `tuner watch`: one table per check.
+//! Human text for `tuner watch`: one table per check; and the JSON lines
+//! of `--output json`, one per decision and one per check.
 
 use comfy_table::Cell;
 
@@ -76,4 +77,16 @@ pub fn check(report: &CheckReport) -> String {
         return format!("{title}\nNo containers to watch: set watch.services or compose.project.");
     }
     format!("{title}\n{t}")
+}
+
+/// `value` as one JSON line tagged `"event": event`, stamped with the time
+/// it is written when it has no `at` of its own.
+pub fn json_line(event: &str, value: &impl serde::Serialize) -> serde_json::Result<String> {
+    let mut line = serde_json::json!({ "event": event, "at": chrono::Utc::now().to_rfc3339() });
+    if let (Some(map), serde_json::Value::Object(fields)) =
+        (line.as_object_mut(), serde_json::to_value(value)?)
+    {
+        map.extend(fields);
+    }
+    serde_json::to_string(&line)
 }

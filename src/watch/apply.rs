@@ -224,7 +224,7 @@ impl Applier<'_> {
         file.write(Some(&text))
     }
 
-    fn record(
+    pub(super) fn record(
         &self,
         m: &Managed,
         adj: &Adjustment,

@@ -10,16 +10,70 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::apply::{Applied, Applier, ApplyError};
-use super::policy::{self, Decision, Reading};
+use super::policy::{self, Adjustment, Decision, Reading};
 use super::source::{Cpu, Managed, Sample, Samples, UsageSource};
-use super::state::{self, StateError, WatchState};
+use super::state::{self, ServiceState, StateError, WatchState};
+use super::swap::BlueGreen;
 use crate::config::watch::WatchConfig;
-use crate::journal::Shutdown;
+use crate::journal::{Events, Shutdown};
 use crate::runtime::{DockerError, Found, Runtime, ServiceQuery, COMPOSE_PROJECT};
 
 /// How long the first check waits between two CPU readings of a container
 /// it has no earlier reading of, so even the first check has a rate.
 pub const PRIME: Duration = Duration::from_millis(1000);
+
+/// The longest a running watch goes without listing the engine's
+/// containers or writing its state. Within it a check reuses the last list
+/// (a container gone or recreated fails its read, which lists again) and
+/// skips a write that would only refresh the CPU counter and the words of
+/// the last decision: at a 5 s interval the list and the fsync were most of
+/// a quiet check's cost.
+pub const REFRESH: Duration = Duration::from_secs(60);
+
+/// What one process's checks remember between them.
+#[derive(Default)]
+pub struct Memo {
+    /// The containers the last list found, and when it ran.
+    listed: std::sync::Mutex<Option<(Instant, Vec<Managed>)>>,
+    /// The state as last written, and when.
+    saved: std::sync::Mutex<Option<(Instant, WatchState)>>,
+}
+
+impl Memo {
+    fn listed(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<Managed>)>> {
+        // A poisoned lock only means a panic elsewhere; the memo is a cache.
+        self.listed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn saved(&self) -> std::sync::MutexGuard<'_, Option<(Instant, WatchState)>> {
+        self.saved.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether `state` must be written: it changed in more than the CPU
+/// counter and the last decision's words (which a restart can do without:
+/// the next rate spans the gap, and the next check rewrites the words), or
+/// the last write is older than `REFRESH`.
+fn worth_saving(last: Option<&(Instant, WatchState)>, state: &WatchState, now: Instant) -> bool {
+    let Some((at, written)) = last else {
+        return true;
+    };
+    if now.duration_since(*at) >= REFRESH || written.services.len() != state.services.len() {
+        return true;
+    }
+    written
+        .services
+        .iter()
+        .zip(&state.services)
+        .any(|((k1, a), (k2, b))| {
+            k1 != k2
+                || a != &ServiceState {
+                    last_cpu: a.last_cpu,
+                    last_decision: a.last_decision.clone(),
+                    ..b.clone()
+                }
+        })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -62,6 +116,15 @@ pub struct Watch<'a> {
     /// `watch.services` is empty, and which project's services it names.
     pub project: Option<String>,
     pub dry_run: bool,
+    /// How services in `watch.blue_green` are swapped; `None` leaves them
+    /// with an error row (a config without them needs no router).
+    pub blue_green: Option<BlueGreen<'a>>,
+    /// Progress: the waits, and each adjustment as it starts.
+    pub events: &'a dyn Events,
+    /// Each service's row as soon as it is decided (and acted on), so a
+    /// consumer of the JSON stream sees a decision before a long swap ends.
+    pub decided: &'a (dyn Fn(&Row) + Send + Sync),
+    pub memo: Memo,
 }
 
 impl Watch<'_> {
@@ -75,7 +138,11 @@ impl Watch<'_> {
         let started = Instant::now();
         let mut copy = saved.clone();
         let state = if self.dry_run { &mut copy } else { &mut *saved };
-        let (managed, mut rows) = self.managed().await?;
+        let (managed, missing) = self.managed().await?;
+        let mut rows = Vec::with_capacity(managed.len() + missing.len());
+        for row in missing {
+            self.push(&mut rows, row);
+        }
         let samples = self.read(&managed, state).await;
         for m in &managed {
             let mut row = Row {
@@ -90,12 +157,12 @@ impl Watch<'_> {
                 Some((prev, Ok(s))) => (*prev, *s),
                 Some((_, Err(e))) => {
                     row.error = Some(e.clone());
-                    rows.push(row);
+                    self.push(&mut rows, row);
                     continue;
                 }
                 None => {
                     row.error = Some("no reading".into());
-                    rows.push(row);
+                    self.push(&mut rows, row);
                     continue;
                 }
             };
@@ -112,19 +179,8 @@ impl Watch<'_> {
                     // Shown, not made.
                 } else if shutdown.count() > 0 {
                     row.error = Some("stopping: not adjusted".into());
-                } else if self.cfg.blue_green.contains(&m.service) {
-                    row.error = Some(format!(
-                        "configured for blue-green: run `tuner deploy {} {} {}` to apply",
-                        m.service,
-                        crate::runtime::limits::trim(
-                            adj.cpus.map(|c| c.to).unwrap_or(reading.cpu_limit)
-                        ),
-                        crate::config::units::format_bytes(
-                            adj.memory.map(|c| c.to).unwrap_or(reading.memory_limit)
-                        )
-                    ));
                 } else {
-                    let applied = self.applier.apply(m, adj, now).await?;
+                    let applied = self.act(m, adj, now).await?;
                     if matches!(applied, Applied::Done { .. }) {
                         policy::record_change(st, now);
                     }
@@ -134,10 +190,23 @@ impl Watch<'_> {
             st.last_decision = describe(&decision, row.applied.as_ref());
             row.reading = Some(reading);
             row.decision = Some(decision);
-            rows.push(row);
+            self.push(&mut rows, row);
+        }
+        // Anything out of the ordinary (a service not found or not read, an
+        // adjustment tried) lists the containers afresh next time.
+        if rows
+            .iter()
+            .any(|r| r.error.is_some() || r.applied.is_some())
+        {
+            *self.memo.listed() = None;
         }
         if !self.dry_run {
-            state::save(&self.state_path, saved)?;
+            let mut last = self.memo.saved();
+            let now = Instant::now();
+            if worth_saving(last.as_ref(), saved, now) {
+                state::save(&self.state_path, saved)?;
+                *last = Some((now, saved.clone()));
+            }
         }
         Ok(CheckReport {
             at: Utc::now(),
@@ -148,9 +217,78 @@ impl Watch<'_> {
         })
     }
 
+    /// A live update, or a blue-green swap for the services configured so.
+    async fn act(
+        &self,
+        m: &Managed,
+        adj: &Adjustment,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, WatchError> {
+        if !self.cfg.blue_green.contains(&m.service) {
+            self.events.step(&format!(
+                "{}: {} in place ({})",
+                m.service,
+                adj.describe(),
+                adj.reason
+            ));
+            return Ok(self.applier.apply(m, adj, now).await?);
+        }
+        match &self.blue_green {
+            Some(bg) => Ok(self.applier.swap(bg, m, adj, now).await?),
+            None => Ok(Applied::Failed {
+                id: None,
+                error: "listed under watch.blue_green, but this run has no deploy router".into(),
+            }),
+        }
+    }
+
+    fn push(&self, rows: &mut Vec<Row>, row: Row) {
+        (self.decided)(&row);
+        rows.push(row);
+    }
+
+    /// Waits `interval` before the next check, shown as a wait counted in
+    /// seconds; false when a shutdown cut it short.
+    pub async fn pause(&self, interval: Duration, shutdown: &mut Shutdown) -> bool {
+        self.events.waiting_for("next check", interval);
+        // A tick per tenth of the wait (1 s at least): progress without
+        // waking a 5 s daemon more than a few times per check.
+        let step = (interval / 10).max(Duration::from_secs(1));
+        let started = Instant::now();
+        let mut waited = true;
+        while let Some(left) = interval
+            .checked_sub(started.elapsed())
+            .filter(|l| !l.is_zero())
+        {
+            tokio::select! {
+                _ = tokio::time::sleep(left.min(step)) => {}
+                _ = shutdown.reached(1) => {
+                    waited = false;
+                    break;
+                }
+            }
+            self.events.advanced(started.elapsed().as_secs());
+        }
+        self.events.finished();
+        waited
+    }
+
     /// The running containers to watch, plus rows for configured services
     /// with none. One list call for all of them.
     async fn managed(&self) -> Result<(Vec<Managed>, Vec<Row>), WatchError> {
+        if let Some((at, managed)) = self.memo.listed().as_ref() {
+            if at.elapsed() < REFRESH {
+                return Ok((managed.clone(), Vec::new()));
+            }
+        }
+        let (managed, missing) = self.list().await?;
+        *self.memo.listed() = missing
+            .is_empty()
+            .then(|| (Instant::now(), managed.clone()));
+        Ok((managed, missing))
+    }
+
+    async fn list(&self) -> Result<(Vec<Managed>, Vec<Row>), WatchError> {
         let all: Vec<Found> = self.runtime.list().await.map_err(WatchError::List)?;
         let running: Vec<Found> = all.into_iter().filter(|c| c.state == "running").collect();
         let mut managed = Vec::new();
@@ -218,7 +356,9 @@ impl Watch<'_> {
         if unprimed.is_empty() {
             return out;
         }
+        self.events.waiting_for("first CPU readings", PRIME);
         tokio::time::sleep(PRIME).await;
+        self.events.finished();
         for (id, second) in self.source.read(&unprimed).await {
             if let Some((prev, slot)) = out.get_mut(&id) {
                 if let Ok(Sample {
@@ -285,3 +425,7 @@ pub fn describe(d: &Decision, applied: Option<&Applied>) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "cycle_tests.rs"]
+mod tests;

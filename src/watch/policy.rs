@@ -131,10 +131,10 @@ pub fn decide(
             .retain(|t| now - *t <= keep.max(Duration::hours(24)));
     }
     if let Some(share) = r.cpu_share() {
-        st.cpu.count(share, cfg.high, cfg.low);
+        st.cpu.count(share, cfg.high, cfg.low, cfg.checks);
     }
     if let Some(share) = r.memory_share() {
-        st.memory.count(share, cfg.high, cfg.low);
+        st.memory.count(share, cfg.high, cfg.low, cfg.checks);
     }
     let today = st.changes_today(now);
     let daily_full = today >= cfg.max_per_day as usize;

@@ -26,10 +26,21 @@ pub struct Streak {
 }
 
 impl Streak {
-    /// Counts one more check at `share` of the limit.
-    pub fn count(&mut self, share: f64, high: f64, low: f64) {
-        self.high = if share > high { self.high + 1 } else { 0 };
-        self.low = if share < low { self.low + 1 } else { 0 };
+    /// Counts one more check at `share` of the limit, up to `enough` (the
+    /// policy's `checks`): a longer streak decides nothing more, and a
+    /// count that stops moving leaves the saved state unchanged while a
+    /// service idles at its floor.
+    pub fn count(&mut self, share: f64, high: f64, low: f64, enough: u32) {
+        self.high = if share > high {
+            (self.high + 1).min(enough)
+        } else {
+            0
+        };
+        self.low = if share < low {
+            (self.low + 1).min(enough)
+        } else {
+            0
+        };
     }
 }
 

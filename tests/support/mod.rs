@@ -2,6 +2,7 @@
 //! temp dir, each stopped by `Drop` even when the test fails.
 #![allow(dead_code)]
 
+pub mod cadvisor;
 pub mod compose;
 pub mod config;
 pub mod docker;
