@@ -146,8 +146,11 @@ async fn forward(
     why: &str,
 ) -> Result<(Outcome, String), String> {
     // The router may not have switched yet: give green the traffic first.
-    if let Ok(g) = backend(runtime, green_id, r.router_green.as_deref()).await {
-        if let Err(e) = router.promote(&g).await {
+    let green_backend = backend(runtime, green_id, r.router_green.as_deref())
+        .await
+        .ok();
+    if let Some(g) = &green_backend {
+        if let Err(e) = router.promote(g).await {
             tracing::warn!("router could not promote green during recovery: {e}");
         }
     }
@@ -161,9 +164,10 @@ async fn forward(
         None
     }
     .or_else(|| Some(by_name(r.router_blue.as_deref(), &r.blue_id)));
-    if let Some(b) = &blue_backend {
-        // Drained already if the swap got that far; otherwise let blue's
-        // in-flight requests finish before it is removed.
+    if let Some(b) = blue_backend.as_ref().filter(|_| blue_exists) {
+        // Drained already if the swap got that far (blue's container goes
+        // only after its drain); otherwise let blue's in-flight requests
+        // finish before it is removed.
         if router.drains() {
             if let Err(e) = router.drain(b, Duration::from_secs(30)).await {
                 tracing::warn!("router could not drain blue during recovery: {e}");
@@ -176,14 +180,24 @@ async fn forward(
             .await
             .map_err(|e| e.to_string())?;
     }
-    if let Some(b) = blue_backend {
-        if let Err(e) = router.retire(&b).await {
-            tracing::warn!("router could not forget blue during recovery: {e}");
-        }
+    // Blue's own server points at green, whatever point the crash hit
+    // (re-pointing twice is harmless); until then the recovery is not done.
+    if let (Some(b), Some(g)) = (&blue_backend, &green_backend) {
+        let slot = Backend {
+            name: b.name.clone(),
+            address: g.address.clone(),
+        };
+        router
+            .rehome(&slot, g)
+            .await
+            .map_err(|e| format!("router: {e}"))?;
     }
     let read = swap::finish(runtime, router, journal, r, green_id)
         .await
         .map_err(|(p, e)| format!("{p}: {e}"))?;
+    if let Err(e) = router.save_state().await {
+        tracing::warn!("router state not saved after the recovery: {e}");
+    }
     Ok((
         Outcome::Completed,
         format!("{why}; {} now has {}", r.blue_name, read.describe()),
@@ -282,6 +296,9 @@ async fn undo(
             .remove(&g.id, true)
             .await
             .map_err(|e| e.to_string())?;
+    }
+    if let Err(e) = router.save_state().await {
+        tracing::warn!("router state not saved after the undo: {e}");
     }
     restore_override(r)?;
     Ok((Outcome::Undone, why.to_string()))
