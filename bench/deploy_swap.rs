@@ -5,9 +5,9 @@
 //! 1 s, healthy within ~1 s):
 //! - `tuner`: the real `target/release/tuner deploy <svc> <cpu> <mem>
 //!   --output json` with `deploy.router` pointing at a harness HAProxy,
-//!   under load through HAProxy's frontend; swap time = start to blue
-//!   removed minus the drain, from the per-phase timings `tuner deploy`
-//!   reports (the CLI's wall time minus the drain is shown too).
+//!   under load through HAProxy's frontend; time = the CLI's wall time
+//!   (what a user waits for, drain included), with the time until green
+//!   takes traffic and the drain alone from its per-phase report.
 //! - `router` (not in the default set): the same swap driven by this
 //!   harness through `HaproxyRouter` and the docker CLI, for reference.
 //! - `naive`: `docker rm -f` + `docker run` with the new limits on the same
@@ -203,7 +203,8 @@ async fn bench_tuner(runs: usize) -> Vec<Row> {
         to_green.push(run.to_green);
     }
     vec![Row {
-        name: "`tuner deploy` blue-green via HAProxy runtime API (release build)".into(),
+        name: "`tuner deploy` blue-green via HAProxy runtime API (release build): CLI wall time"
+            .into(),
         times: walls,
         extra: format!(
             "traffic on green after {}; drain (included in the wall time) {}",
@@ -352,7 +353,7 @@ fn bench_swarm(runs: usize) -> Vec<Row> {
 
 fn render(rows: &[Row], runs: usize) -> String {
     let mut s = String::from(
-        "| method | swap time min / median / max | failed / sent under load | load rate | notes |\n|---|---|---|---|---|\n",
+        "| method | time min / median / max | failed / sent under load | load rate | notes |\n|---|---|---|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!(
