@@ -98,10 +98,20 @@ async fn blue_green(
         .await
         .map_err(|e| e.to_string())?;
 
-    let green_live = match &green {
+    let mut green_live = match &green {
         Some(g) => Some(runtime.inspect(&g.id).await.map_err(|e| e.to_string())?),
         None => None,
     };
+    // The swap lets green on once its own healthcheck passes through exec,
+    // which can be before Docker's first scheduled run says `healthy`: a
+    // swap that had committed gives Docker that run before deciding.
+    if let (Some(g), Some(live)) = (&green, &green_live) {
+        let committed = open.last_phase.is_some_and(|p| p >= Phase::StopBlue);
+        if committed && live.running && !live.serving() {
+            let _ = swap::wait_serving(runtime, &g.id, health_timeout).await;
+            green_live = Some(runtime.inspect(&g.id).await.map_err(|e| e.to_string())?);
+        }
+    }
     let action = decide(
         open.last_phase,
         seen(blue.as_ref()),
