@@ -5,7 +5,10 @@
 #
 #   bench/run.sh                      # 5 runs of each method
 #   TUNER_BENCH_RUNS=9 bench/run.sh
-#   TUNER_BENCH_METHODS=tuner,naive bench/run.sh   # skip Swarm
+#   BENCH_SWARM=0 bench/run.sh       # skip Swarm (it joins this engine to
+#                                     # a swarm, which disconnects every
+#                                     # container on it from its networks)
+#   TUNER_BENCH_METHODS=tuner,naive bench/run.sh   # the same, by name
 #   TUNER_BENCH_METHODS=tuner,router,router-docker,naive,swarm bench/run.sh
 #     # also the harness-driven HaproxyRouter swap, for reference
 #
@@ -20,7 +23,11 @@ cd "$(dirname "$0")/.."
 source bench/lib/section.sh
 
 runs=${TUNER_BENCH_RUNS:-5}
-methods=${TUNER_BENCH_METHODS:-tuner,naive,swarm}
+if [ "${BENCH_SWARM:-1}" = 0 ]; then
+  methods=${TUNER_BENCH_METHODS:-tuner,naive}
+else
+  methods=${TUNER_BENCH_METHODS:-tuner,naive,swarm}
+fi
 mkdir -p target/bench
 table=target/bench/deploy_swap.md
 log=target/bench/deploy_swap.log
@@ -45,6 +52,8 @@ section=target/bench/deploy_swap.section.md
 {
   echo "## Re-sizing a container: blue-green swap vs naive recreate vs Swarm"
   echo
+  echo "- Methods this run: $methods (Swarm joins the engine to a swarm, which disconnects every container on it from its networks: \`BENCH_SWARM=0\` leaves it out)."
+  echo
   echo "- Date: $started; machine: $(nproc) cores, Docker $(docker version --format '{{.Server.Version}}'), $(haproxy -v | head -1 | cut -d' ' -f1-3)."
   echo "- Load average before / after: $load_before / $load_after (other jobs share this machine: compare rows of one run, not runs across days)."
   echo "- Command: \`bench/run.sh\` = \`$cmd\`"
@@ -55,7 +64,7 @@ section=target/bench/deploy_swap.section.md
   echo
   echo "How each row is measured:"
   echo
-  echo "- **\`tuner deploy\`**: \`target/release/tuner --config <tmp>/tuner.yaml --output json deploy <container> <cpu> <mem> --health-timeout 30s --health-interval 1s --drain 10s\`, with \`deploy.router: {kind: haproxy, haproxy: {socket: <harness admin socket>, backend: app}}\` (default checks: inter 500ms, fastinter 100ms, rise 1, fall 2). Swap time = tuner's own clock from the start of the swap (journal opened) to blue's container removed and its HAProxy server deleted, *minus the drain* (the wait for blue's in-flight requests, shown separately), taken from the per-phase timings in its JSON report. The CLI's wall time minus the drain (process start, Docker connect, plan with HAProxy preflight, rename/persist/verify after blue is gone) is in the notes. Order: create+start green -> \`add server\` at weight 0 with checks -> Docker healthy -> HAProxy UP+L7OK -> weight 1 -> drain blue -> MAINT -> \`rm -f\` blue -> \`del server\` -> rename green to blue's name -> verify limits. Load goes through HAProxy's frontend."
+  echo "- **\`tuner deploy\`**: \`target/release/tuner --config <tmp>/tuner.yaml --output json deploy <container> <cpu> <mem> --health-timeout 30s --health-interval 1s --drain 10s\`, with \`deploy.router: {kind: haproxy, haproxy: {socket: <harness admin socket>, backend: app}}\` (default checks: inter 500ms, fastinter 100ms, downinter 100ms, rise 1, fall 2; state polled every 50 ms). **Time = the CLI's wall time**, what a user waits for: process start, Docker connect, plan with HAProxy preflight, the whole swap *including the drain*, rename/persist/verify. The notes give the time until green takes traffic and the drain (blue's in-flight requests, included in the wall time, not subtracted), from tuner's per-phase JSON report. Order: create+start green -> \`add server\` standby at weight 0 with checks -> green's own healthcheck run through \`docker exec\` every 100 ms passes (or Docker says healthy) -> HAProxy UP+L7OK -> weight 1 -> drain blue (until two readings of no session, 50 ms apart) -> MAINT -> \`rm -f\` blue -> blue's server re-pointed at green, standby deleted -> rename green to blue's name -> verify limits. Load goes through HAProxy's frontend."
   echo "- **harness-driven HaproxyRouter** rows (only with \`TUNER_BENCH_METHODS\` including \`router\`/\`router-docker\`): the same order driven by the harness through the \`Router\` trait and the docker CLI."
   echo "- **naive**: \`docker rm -f\` + \`docker run\` with the new limits on the same published port, until Docker reports healthy; the load goes straight to the published port, so every failure is downtime. Its load rate is lower because requests accepted by docker-proxy for a container that is not serving yet hang until the 5 s request timeout (counted as failures)."
   echo "- **Swarm**: single-node swarm (\`docker swarm init --advertise-addr 127.0.0.1\`), service with \`--endpoint-mode dnsrr\`; wall time of the blocking \`docker service update --update-order start-first --update-monitor 1s --limit-cpu .. --limit-memory ..\`. The routing mesh cannot work here (no IPVS) and a dnsrr service is reachable only from inside its overlay, so no failures can be counted from 127.0.0.1; the CLI also returns before the old task is gone. Swarm state after the run: $swarm_after."

@@ -39,6 +39,11 @@ done
 # node-exporter's textfile collector reads tuner's metrics from here; made
 # now so it belongs to this user, not to root through Docker's bind mount.
 mkdir -p "$ROOT/.tuner/textfile" "$ROOT/.tuner/haproxy"
+# HAProxy's server-state file holds the addresses of the last deploy; a
+# stack started again has other ones (HAProxy then resolves grafana anew).
+if [ -z "$(dc ps -q haproxy 2>/dev/null)" ]; then
+  rm -f "$ROOT/.tuner/haproxy/server-state"
+fi
 
 PSQL=/usr/lib/postgresql/15/bin/psql
 

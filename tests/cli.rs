@@ -424,3 +424,80 @@ fn deploy_takes_docker_flag_names_beside_the_positional_form() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("tuner.yaml")]);
 }
+
+/// `status --health` reports PostgreSQL as the exporter sees it (`pg_up`):
+/// a second exporter whose password is wrong is scraped fine (its target is
+/// up) but cannot log in, and the check fails naming it, while the first
+/// exporter and tuner's own connection are fine: such a stack is not
+/// called healthy.
+#[test]
+fn health_fails_when_an_exporter_cannot_log_in() {
+    let mon = Monitoring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::config::write(
+        dir.path(),
+        &mon.prometheus_url,
+        &mon.pg.dsn(),
+        support::config::TEST_METRICS,
+        "    pg_up: \">= 1\"",
+    );
+    let (stdout, stderr) = text(&tuner(&config, &["status", "--health"]));
+    assert!(
+        stdout.contains("✓ postgres via exporter") && stdout.contains("pg_up 1"),
+        "{stdout}\n{stderr}"
+    );
+
+    let wrong = mon
+        .pg
+        .dsn()
+        .replace(support::postgres::PASSWORD, "not-the-password");
+    let port = support::free_port();
+    let mut exporter = Command::new("prometheus-postgres-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .env("DATA_SOURCE_NAME", format!("{wrong}?sslmode=disable"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn a second exporter");
+    let prometheus_yml = mon.dir.path().join("prometheus.yml");
+    let mut scrape = std::fs::read_to_string(&prometheus_yml).unwrap();
+    scrape.push_str(&format!(
+        // A failing login makes its scrape take about a second.
+        "  - job_name: exporter-wrong-password\n    scrape_interval: 3s\n    scrape_timeout: 3s\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    ));
+    std::fs::write(&prometheus_yml, scrape).unwrap();
+    mon.set_rules("groups: []\n");
+    let seen = support::wait_until(Duration::from_secs(30), || {
+        mon.instant(r#"up{job="exporter-wrong-password"}"#) == Some(1.0)
+    });
+    let out = tuner(&config, &["status", "--health"]);
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    assert!(seen, "Prometheus never scraped the second exporter");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let bad = format!("127.0.0.1:{port}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("✗ postgres via exporter")
+                && l.contains(&bad)
+                && l.contains("cannot connect or log in")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("✓ postgres via exporter")
+                && l.contains(&format!("127.0.0.1:{}", mon.exporter_port))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ target exporter-wrong-password"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("not-the-password"),
+        "password leaked:\n{stdout}"
+    );
+}

@@ -56,6 +56,14 @@ impl Cfg {
     }
 }
 
+/// A deployed container's facts once Docker's own healthcheck has run: the
+/// deploy returns as soon as green's healthcheck passed through exec, which
+/// may be before Docker's first scheduled run marks it `healthy`.
+fn settled(id: &str) -> support::docker::Facts {
+    support::wait_until(Duration::from_secs(15), || facts(id).health == "healthy");
+    facts(id)
+}
+
 fn show(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -107,7 +115,7 @@ fn blue_green_success_keeps_name_and_reads_limits_back() {
     assert!(out.status.success(), "{}", show(&out));
     let ids = service_containers(&svc);
     assert_eq!(ids.len(), 1, "exactly one container: {ids:?}");
-    let after = facts(&ids[0]);
+    let after = settled(&ids[0]);
     assert_ne!(after.id, before.id, "a new container");
     assert_eq!(after.name, before.name, "blue's name kept");
     assert!(after.running && after.health == "healthy", "{after:?}");
@@ -465,7 +473,7 @@ fn crash_then_recover(phases: &[&str]) {
         );
         let ids = service_containers(&svc);
         assert_eq!(ids.len(), 1, "{phase}: exactly one container: {ids:?}");
-        let f = facts(&ids[0]);
+        let f = settled(&ids[0]);
         assert!(f.running && f.health == "healthy", "{phase}: {f:?}");
         assert_eq!(f.name, before.name, "{phase}");
         let forward = matches!(
@@ -641,7 +649,7 @@ fn compose_service_keeps_new_limits_across_up_and_rollback_restores_the_override
         1,
         "docker-compose ps shows one container: {ids:?}"
     );
-    let green = facts(&ids[0]);
+    let green = settled(&ids[0]);
     assert!(green.running && green.health == "healthy", "{green:?}");
     assert_eq!((green.nano_cpus, green.memory), (750_000_000, 192 << 20));
     let written =

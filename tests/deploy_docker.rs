@@ -429,3 +429,73 @@ async fn usage_reads_cpu_memory_and_oom_kills() {
         "not asked"
     );
 }
+
+/// Green's health is proved by running its own healthcheck through `exec`
+/// (what a deploy does every 100 ms): the command comes from inspect as
+/// Docker would run it, passes on a serving container, fails with its exit
+/// code and output when the checked file is gone, and a container without
+/// a healthcheck has none to run.
+#[tokio::test]
+async fn its_own_healthcheck_runs_through_exec() {
+    let scope = Scope::new();
+    let net = scope.network();
+    let id = scope.run(
+        &scope.name("exec-1"),
+        &scope.name("exec"),
+        WEB_HC,
+        &net,
+        &[],
+    );
+    let plain = scope.run(
+        &scope.name("exec-2"),
+        &scope.name("exec2"),
+        WEB_NOHC,
+        &net,
+        &[],
+    );
+    let rt = client().await;
+    let live = rt.inspect(&id).await.expect("inspect");
+    let check = live.healthcheck.expect("a healthcheck to run");
+    assert_eq!(
+        check.argv,
+        [
+            "/bin/wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "http://127.0.0.1:8080/healthz"
+        ]
+    );
+    assert_eq!(check.timeout, Duration::from_secs(2));
+    assert!(rt.inspect(&plain).await.unwrap().healthcheck.is_none());
+
+    let mut last = None;
+    for _ in 0..100 {
+        let run = rt.exec(&id, &check.argv, check.timeout).await.unwrap();
+        if run.exit_code == 0 {
+            break;
+        }
+        last = Some(run);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run = rt.exec(&id, &check.argv, check.timeout).await.unwrap();
+    assert_eq!(run.exit_code, 0, "{run:?} (before: {last:?})");
+
+    // The same check against a path httpd does not serve: its exit code
+    // and what it printed, as Docker would record them.
+    let mut wrong = check.argv.clone();
+    wrong[4] = "http://127.0.0.1:8080/nope".into();
+    let failed = rt.exec(&id, &wrong, check.timeout).await.unwrap();
+    assert_ne!(failed.exit_code, 0, "{failed:?}");
+    assert!(failed.output.contains("404"), "{failed:?}");
+
+    rt.stop(&id, Some(Duration::from_secs(1))).await.unwrap();
+    let err = rt
+        .exec(&id, &check.argv, check.timeout)
+        .await
+        .expect_err("no exec in a stopped container");
+    assert!(
+        err.to_string().contains("run a command in container"),
+        "{err}"
+    );
+}

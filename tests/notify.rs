@@ -528,8 +528,16 @@ fn a_watch_adjustment_arrives_with_usage_limits_and_reason() {
         .output()
         .expect("run tuner");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // `-o json` is a stream of events; the check itself is the last line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let check: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    assert_eq!(check["event"], "check", "{check}");
     let row = &check["rows"][0];
     assert_eq!(row["applied"]["result"], "done", "{check}");
     let new = facts(&id);

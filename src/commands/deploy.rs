@@ -474,13 +474,22 @@ fn human_report(req: &Request, report: &Report) -> String {
             .map(|p| format!("{} {:.2}s", p.phase, p.seconds))
             .collect();
         text.push_str(&format!(
-            "\nPhases: {}; swap without drain {:.2}s",
+            "\nPhases: {}; traffic on green after {:.2}s; drain of blue's in-flight requests {:.2}s",
             phases.join(", "),
-            report.swap_seconds_without_drain
+            report.seconds_to_green,
+            report.drain_seconds
         ));
     }
-    if let Some(line) = &report.router_config_hint {
-        text.push_str(&format!("\nRouter: runtime changes vanish when HAProxy reloads; in haproxy.cfg, replace blue's `server` line with: {line} check"));
+    if let Some(router) = &report.router {
+        text.push_str(&format!("\nRouter: server {}", router.server));
+        if let Some(path) = &router.state_file {
+            text.push_str(&format!(
+                "; state saved to {path} for the router's next reload"
+            ));
+        }
+        if let Some(w) = &router.warning {
+            text.push_str(&format!("\nWarning: {w}"));
+        }
     }
     text
 }

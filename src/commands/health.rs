@@ -82,7 +82,12 @@ async fn check_prometheus(config: &Config) -> Vec<Check> {
         ok: true,
         detail: "ready".into(),
     }];
-    match client.targets().await {
+    let targets = client.targets().await;
+    let exporter_scraped = targets.as_ref().is_ok_and(|ts| {
+        ts.iter()
+            .any(|t| t.health == "up" && t.job().contains("postgres"))
+    });
+    match targets {
         Ok(targets) if targets.is_empty() => checks.push(Check {
             component: "scrape targets".into(),
             endpoint: url,
@@ -113,6 +118,74 @@ async fn check_prometheus(config: &Config) -> Vec<Check> {
             ok: false,
             detail: e.to_string(),
         }),
+    }
+    checks.extend(through_exporters(&client, exporter_scraped).await);
+    checks
+}
+
+/// What the exporters say about the database: a scrape target can be up
+/// while the exporter, or the app it watches, cannot log in (a new
+/// password, a dropped role), and then Prometheus has no WAL or latency
+/// data although every container looks healthy. `pg_up` is
+/// postgres_exporter's own verdict; `loadgen_connected_workers` is the
+/// demo app's (examples/loadgen.rs), checked where Prometheus has it.
+async fn through_exporters(
+    client: &crate::metrics::PrometheusClient,
+    exporter_scraped: bool,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let instance = |labels: &std::collections::BTreeMap<String, String>| {
+        labels
+            .get("instance")
+            .or_else(|| labels.get("job"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    match client.vector("pg_up", "pg_up").await {
+        Ok(series) if series.is_empty() && exporter_scraped => checks.push(Check {
+            component: "postgres via exporter".into(),
+            endpoint: "pg_up".into(),
+            ok: false,
+            // postgres_exporter 0.11 drops pg_up while it cannot log in.
+            detail: "a postgres exporter is scraped but reports no pg_up: it cannot connect or log in to PostgreSQL; check its connection string and password".into(),
+        }),
+        Ok(series) => {
+            for (labels, value) in series {
+                let ok = value >= 1.0;
+                checks.push(Check {
+                    component: "postgres via exporter".into(),
+                    endpoint: instance(&labels),
+                    ok,
+                    detail: if ok {
+                        "pg_up 1: the exporter reaches PostgreSQL and logs in".into()
+                    } else {
+                        "pg_up 0: the exporter cannot connect or log in to PostgreSQL; check its connection string and password (Prometheus gets no database metrics)".into()
+                    },
+                });
+            }
+        }
+        Err(e) => checks.push(Check {
+            component: "postgres via exporter".into(),
+            endpoint: "pg_up".into(),
+            ok: false,
+            detail: e.to_string(),
+        }),
+    }
+    let workers = "loadgen_connected_workers";
+    if let Ok(series) = client.vector(workers, workers).await {
+        for (labels, value) in series {
+            let ok = value > 0.0;
+            checks.push(Check {
+                component: "app workers".into(),
+                endpoint: instance(&labels),
+                ok,
+                detail: if ok {
+                    format!("{value} connected to PostgreSQL")
+                } else {
+                    "none connected to PostgreSQL: the app cannot log in (check its DSN and password)".into()
+                },
+            });
+        }
     }
     checks
 }

@@ -11,9 +11,10 @@ use super::de_duration;
 use super::units::Limit;
 
 /// HAProxy's health-check parameters for the green server, passed on
-/// `add server`. Defaults: `inter 500ms fastinter 100ms downinter 500ms
+/// `add server`. Defaults: `inter 500ms fastinter 100ms downinter 100ms
 /// rise 1 fall 2`. A new server starts in a transitional state, so its first
-/// check comes after `fastinter`.
+/// check comes after `fastinter`; green is often not listening yet then,
+/// and the next check comes after `downinter`, hence as short.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckParams {
@@ -32,7 +33,7 @@ impl Default for CheckParams {
         CheckParams {
             inter: Duration::from_millis(500),
             fastinter: Duration::from_millis(100),
-            downinter: Duration::from_millis(500),
+            downinter: Duration::from_millis(100),
             rise: 1,
             fall: 2,
         }
@@ -40,7 +41,7 @@ impl Default for CheckParams {
 }
 
 impl CheckParams {
-    /// `check inter 500ms fastinter 100ms downinter 500ms rise 1 fall 2`.
+    /// `check inter 500ms fastinter 100ms downinter 100ms rise 1 fall 2`.
     pub fn to_args(&self) -> String {
         format!(
             "check inter {}ms fastinter {}ms downinter {}ms rise {} fall {}",
@@ -81,16 +82,25 @@ pub struct HaproxyConfig {
     /// server's last connections before giving up.
     #[serde(default = "default_retire_timeout", deserialize_with = "de_duration")]
     pub retire_timeout: Duration,
+    /// HAProxy's `server-state-file`, as tuner reaches it: rewritten from
+    /// `show servers state` after every swap, so a reload
+    /// (`load-server-state-from-file`) keeps the new container.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
 }
 
 fn default_weight() -> u32 {
     1
 }
+/// A drain ends one poll after blue's last session: 50 ms between reads
+/// of `show stat` keeps that small while costing HAProxy little.
 fn default_poll() -> Duration {
-    Duration::from_millis(100)
+    Duration::from_millis(50)
 }
+/// One more poll: two readings of no session in a row, so a request
+/// HAProxy had just dispatched when drain began is seen.
 fn default_grace() -> Duration {
-    Duration::from_millis(200)
+    Duration::from_millis(50)
 }
 fn default_command_timeout() -> Duration {
     Duration::from_secs(2)
@@ -111,6 +121,7 @@ impl HaproxyConfig {
             drain_grace: default_grace(),
             command_timeout: default_command_timeout(),
             retire_timeout: default_retire_timeout(),
+            state_file: None,
         }
     }
 
@@ -197,7 +208,7 @@ mod tests {
     fn check_params_are_explicit() {
         assert_eq!(
             CheckParams::default().to_args(),
-            "check inter 500ms fastinter 100ms downinter 500ms rise 1 fall 2"
+            "check inter 500ms fastinter 100ms downinter 100ms rise 1 fall 2"
         );
     }
 
@@ -213,6 +224,7 @@ mod tests {
         assert_eq!(c.weight, 10);
         assert_eq!(c.drain_grace, Duration::from_millis(150));
         assert_eq!(c.command_timeout, Duration::from_secs(2));
+        assert_eq!(c.state_file, None);
         assert!(c.validate().is_ok());
     }
 

@@ -89,9 +89,9 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
         outcome: Outcome::Succeeded,
         phases: Vec::new(),
-        swap_seconds_without_drain: 0.0,
+        drain_seconds: 0.0,
         seconds_to_green: 0.0,
-        router_config_hint: None,
+        router: None,
         analysis: None,
     })
 }

@@ -202,13 +202,10 @@ pub async fn build_for(
             .or_else(|| req.router_server.clone())
             .unwrap_or_else(|| service.clone()),
     };
-    let router_green = format!(
-        "{service}_{}",
-        id.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_lowercase()
-    );
+    // Green is checked and promoted under a standby server, then moved into
+    // blue's own server once blue is gone: the service keeps one name in
+    // the router, the one its config defines.
+    let router_green = format!("{router_blue}_tuner_green");
     let green_name = format!("{}_tuner_green", found.name);
 
     // Named in the notes as the user runs it (v2 plugin or v1).
@@ -234,7 +231,7 @@ pub async fn build_for(
         );
         let mut extra = vec![
             (DEPLOY_ID_LABEL.to_string(), id.clone()),
-            (SERVER_LABEL.to_string(), router_green.clone()),
+            (SERVER_LABEL.to_string(), router_blue.clone()),
         ];
         let draft = runtime.clone_spec(&blue.id, &new, &extra).await?;
         // Two containers cannot publish one host port: without a router in
@@ -296,10 +293,23 @@ pub async fn build_for(
         let green_at = green_address
             .clone()
             .unwrap_or_else(|| "<green's address>".to_string());
-        notes.push(format!(
-            "{}: servers added at runtime vanish when HAProxy reloads or restarts, and its config still names blue ({router_blue} {blue_address}): after the swap, replace blue's `server` line in haproxy.cfg with `server {router_green} {green_at} check` (a server-state-file only restores servers that haproxy.cfg defines, so it cannot keep green)",
-            check.target
-        ));
+        match &check.state_file {
+            Some(file) => notes.push(format!(
+                "{}: after the swap, server {router_blue} points at green ({green_at}) and HAProxy's state is written to {file}, which a reload reads back when haproxy.cfg has `server-state-file` and `load-server-state-from-file`",
+                check.target
+            )),
+            None => notes.push(format!(
+                "{}: after the swap, server {router_blue} points at green ({green_at}), a runtime change: a reload of HAProxy goes back to haproxy.cfg ({router_blue} {blue_address}) unless tuner saves HAProxy's state: set deploy.router.haproxy.state_file (README, \"Reloads\")",
+                check.target
+            )),
+        }
+        let same_ip = |a: &str| a.rsplit_once(':').map(|(ip, _)| ip.to_string());
+        if check.state_file.is_some()
+            && green_address.as_deref().and_then(same_ip) != same_ip(&blue_address)
+        {
+            notes.push("green's IP differs from blue's: HAProxy restores a server's IP from the state file only when haproxy.cfg names the server by host name with `init-addr last,libc,none` (it always restores the port)"
+                .to_string());
+        }
         if green_address.is_none() {
             notes.push(format!(
                 "blue publishes no fixed host port: HAProxy reaches green at {}",

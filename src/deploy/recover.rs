@@ -127,10 +127,20 @@ async fn blue_green(
         .await
         .map_err(|e| e.to_string())?;
 
-    let green_live = match &green {
+    let mut green_live = match &green {
         Some(g) => Some(runtime.inspect(&g.id).await.map_err(|e| e.to_string())?),
         None => None,
     };
+    // The swap lets green on once its own healthcheck passes through exec,
+    // which can be before Docker's first scheduled run says `healthy`: a
+    // swap that had committed gives Docker that run before deciding.
+    if let (Some(g), Some(live)) = (&green, &green_live) {
+        let committed = open.last_phase.is_some_and(|p| p >= Phase::StopBlue);
+        if committed && live.running && !live.serving() {
+            let _ = swap::wait_serving(runtime, &g.id, health_timeout).await;
+            green_live = Some(runtime.inspect(&g.id).await.map_err(|e| e.to_string())?);
+        }
+    }
     let action = decide(
         open.last_phase,
         seen(blue.as_ref()),
@@ -196,8 +206,11 @@ async fn forward(
         events,
     } = e;
     // The router may not have switched yet: give green the traffic first.
-    if let Ok(g) = backend(runtime, green_id, r.router_green.as_deref()).await {
-        if let Err(e) = router.promote(&g).await {
+    let green_backend = backend(runtime, green_id, r.router_green.as_deref())
+        .await
+        .ok();
+    if let Some(g) = &green_backend {
+        if let Err(e) = router.promote(g).await {
             tracing::warn!("router could not promote green during recovery: {e}");
         }
     }
@@ -211,9 +224,10 @@ async fn forward(
         None
     }
     .or_else(|| Some(by_name(r.router_blue.as_deref(), &r.blue_id)));
-    if let Some(b) = &blue_backend {
-        // Drained already if the swap got that far; otherwise let blue's
-        // in-flight requests finish before it is removed.
+    if let Some(b) = blue_backend.as_ref().filter(|_| blue_exists) {
+        // Drained already if the swap got that far (blue's container goes
+        // only after its drain); otherwise let blue's in-flight requests
+        // finish before it is removed.
         if router.drains() {
             let what = format!("draining blue {} (up to 30s)", b.name);
             if let Err(e) = waited(events, &what, router.drain(b, Duration::from_secs(30))).await {
@@ -227,14 +241,24 @@ async fn forward(
             .await
             .map_err(|e| e.to_string())?;
     }
-    if let Some(b) = blue_backend {
-        if let Err(e) = router.retire(&b).await {
-            tracing::warn!("router could not forget blue during recovery: {e}");
-        }
+    // Blue's own server points at green, whatever point the crash hit
+    // (re-pointing twice is harmless); until then the recovery is not done.
+    if let (Some(b), Some(g)) = (&blue_backend, &green_backend) {
+        let slot = Backend {
+            name: b.name.clone(),
+            address: g.address.clone(),
+        };
+        router
+            .rehome(&slot, g)
+            .await
+            .map_err(|e| format!("router: {e}"))?;
     }
     let read = swap::finish(runtime, router, journal, r, green_id)
         .await
         .map_err(|(p, e)| format!("{p}: {e}"))?;
+    if let Err(e) = router.save_state().await {
+        tracing::warn!("router state not saved after the recovery: {e}");
+    }
     Ok((
         Outcome::Completed,
         format!("{why}; {} now has {}", r.blue_name, read.describe()),
@@ -344,6 +368,9 @@ async fn undo(
             .remove(&g.id, true)
             .await
             .map_err(|e| e.to_string())?;
+    }
+    if let Err(e) = router.save_state().await {
+        tracing::warn!("router state not saved after the undo: {e}");
     }
     restore_override(r)?;
     Ok((Outcome::Undone, why.to_string()))

@@ -25,16 +25,28 @@ pub struct Report {
     /// blue's in-flight requests, which depends on the clients, not on us;
     /// `rename` covers rename, persist and verify).
     pub phases: Vec<PhaseTime>,
-    /// Start of the swap to blue removed, minus the drain: what the swap
-    /// itself costs.
-    pub swap_seconds_without_drain: f64,
     /// Seconds from the start until green took traffic (end of `switch`).
     pub seconds_to_green: f64,
-    /// For a router whose runtime changes vanish on reload (HAProxy): the
-    /// config line to put in place of blue's, so a reload keeps green.
-    pub router_config_hint: Option<String>,
     /// The promotion gate's measurements, when there is one.
     pub analysis: Option<Analysis>,
+    /// The drain alone: waiting for blue's in-flight requests, which
+    /// depends on the clients (part of `seconds`, shown apart).
+    pub drain_seconds: f64,
+    /// Where the router sends the service now and whether a reload of the
+    /// router keeps it; `None` without a router.
+    pub router: Option<RouterOutcome>,
+}
+
+/// The router after a swap.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterOutcome {
+    /// The service's server in the router and its address now
+    /// (`web 127.0.0.1:27123`).
+    pub server: String,
+    /// The state file written for the router's next reload.
+    pub state_file: Option<String>,
+    /// Why a reload of the router would not keep green, and the fix.
+    pub warning: Option<String>,
 }
 
 /// Time spent in one phase.

@@ -54,6 +54,11 @@ pub fn router_for(
             if haproxy.socket.is_relative() && !haproxy.socket.as_os_str().is_empty() {
                 haproxy.socket = base_dir.join(&haproxy.socket);
             }
+            if let Some(state) = haproxy.state_file.as_mut() {
+                if state.is_relative() {
+                    *state = base_dir.join(&*state);
+                }
+            }
             if let Err(problems) = haproxy.validate() {
                 return Err(problems
                     .into_iter()
@@ -212,6 +217,7 @@ mod tests {
                     weight: 1,
                 })
                 .collect(),
+            state_file: None,
         }
     }
 

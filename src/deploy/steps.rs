@@ -88,7 +88,8 @@ pub fn swap_steps(
                 },
                 match probe {
                     Some(Probe::Docker) => format!(
-                        "wait until Docker reports green healthy (up to {})",
+                        "run green's own healthcheck in it every {} until it passes, or Docker reports green healthy (up to {})",
+                        format_duration(super::health::EXEC_INTERVAL),
                         format_duration(t.health_timeout)
                     ),
                     Some(p) => format!(
@@ -138,8 +139,9 @@ pub fn swap_steps(
                 format!("remove {}", r.blue_name)
             } else {
                 format!(
-                    "router {router} deletes blue's server {}",
-                    r.router_blue.as_deref().unwrap_or("blue")
+                    "router {router} points blue's server {} at green and deletes the standby {}, then saves its state for reloads",
+                    r.router_blue.as_deref().unwrap_or("blue"),
+                    r.router_green.as_deref().unwrap_or("green")
                 )
             },
         },

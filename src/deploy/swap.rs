@@ -12,7 +12,7 @@ use super::health::{self, HealthFailure};
 use super::plan::{Plan, Timings};
 use super::record::{DeployRecord, Outcome, ServiceJournal};
 use super::report::Clock;
-pub use super::report::{PhaseTime, Report};
+pub use super::report::{PhaseTime, Report, RouterOutcome};
 use super::router::{Backend, Router};
 use super::routing;
 use super::{DeployError, Phase};
@@ -71,7 +71,6 @@ impl Swap<'_> {
             });
         }
         let green_id = green_id.unwrap_or_default();
-        let blue_removed = Instant::now();
         clock.enter(Phase::Rename);
         match finish(self.runtime, self.router, self.journal, r, &green_id).await {
             Ok(read_back) => {
@@ -83,19 +82,7 @@ impl Swap<'_> {
                     .find(|p| p.phase == Phase::Drain)
                     .map(|p| p.seconds)
                     .unwrap_or(0.0);
-                let to_blue_removed = blue_removed
-                    .saturating_duration_since(clock.started)
-                    .as_secs_f64();
-                let router_config_hint = match self.router.kind() {
-                    "none" => None,
-                    _ => self
-                        .runtime
-                        .inspect(&green_id)
-                        .await
-                        .ok()
-                        .zip(r.router_green.as_deref())
-                        .map(|(g, name)| format!("server {name} {}", routing::address(&g))),
-                };
+                let router = router_outcome(self.runtime, self.router, r, &green_id).await;
                 Ok(Report {
                     id: r.id.clone(),
                     service: r.service.clone(),
@@ -106,10 +93,15 @@ impl Swap<'_> {
                     read_back,
                     seconds: clock.started.elapsed().as_secs_f64(),
                     outcome: Outcome::Succeeded,
-                    swap_seconds_without_drain: to_blue_removed - drain,
-                    seconds_to_green: clock.until(Phase::Drain).unwrap_or(0.0),
+                    drain_seconds: drain,
+                    // Green serves from the end of `switch`: beside blue
+                    // while a gate measures it, alone from the drain.
+                    seconds_to_green: clock
+                        .until(Phase::Analysis)
+                        .or_else(|| clock.until(Phase::Drain))
+                        .unwrap_or(0.0),
                     phases,
-                    router_config_hint,
+                    router,
                     analysis,
                 })
             }
@@ -285,9 +277,16 @@ impl Swap<'_> {
             .await
             .map_err(|e| e.to_string())?;
         *blue_gone = true;
-        if let Err(e) = self.router.retire(&blue_backend).await {
-            tracing::warn!("router could not forget blue: {e}");
-        }
+        // The service keeps its own server in the router (the one a reload
+        // finds in the router's config): it now points at green.
+        let slot = Backend {
+            name: blue_backend.name.clone(),
+            address: green.address.clone(),
+        };
+        self.router
+            .rehome(&slot, &green)
+            .await
+            .map_err(|e| e.to_string())?;
         crash::after(*phase);
         Ok(())
     }
@@ -298,7 +297,9 @@ impl Swap<'_> {
             .inspect(green_id)
             .await
             .map_err(|e| e.to_string())?;
-        if still.serving() {
+        // Docker may still say `starting`: green's own healthcheck, run
+        // through exec, proved it before Docker's first scheduled run.
+        if still.running && still.health != crate::runtime::Health::Unhealthy {
             Ok(())
         } else {
             Err(format!(
@@ -365,6 +366,11 @@ impl Swap<'_> {
         if let Err(e) = self.runtime.remove(green_ref, true).await {
             problems.push(format!("could not remove green {}: {e}", r.green_name));
         }
+        if phase >= Phase::Health {
+            if let Err(e) = self.router.save_state().await {
+                tracing::warn!("router state not saved after the undo: {e}");
+            }
+        }
         if problems.is_empty() {
             format!(
                 "; green {} removed, blue {} left as it was",
@@ -374,6 +380,40 @@ impl Swap<'_> {
             format!("; undo was incomplete: {}", problems.join("; "))
         }
     }
+}
+
+/// Where the router sends the service now, and whether a reload of the
+/// router keeps it (its state saved, or why not). `None` without a router.
+pub async fn router_outcome(
+    runtime: &dyn Runtime,
+    router: &dyn Router,
+    r: &DeployRecord,
+    green_id: &str,
+) -> Option<RouterOutcome> {
+    if router.kind() == "none" {
+        return None;
+    }
+    let server = match runtime.inspect(green_id).await {
+        Ok(g) => format!(
+            "{} {}",
+            r.router_blue.as_deref().unwrap_or(&r.blue_name),
+            routing::address(&g)
+        ),
+        Err(_) => r.router_blue.clone().unwrap_or_default(),
+    };
+    let (state_file, warning) = match router.save_state().await {
+        Ok(Some(path)) => (Some(path), None),
+        Ok(None) => (None, Some(format!("the router's state is not saved (no `state_file` for router {}): a reload of the router goes back to its config file; see README, \"Reloads\"", router.kind()))),
+        Err(e) => (None, Some(format!("could not save the router's state, so a reload of the router goes back to its config file: {e}"))),
+    };
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
+    Some(RouterOutcome {
+        server,
+        state_file,
+        warning,
+    })
 }
 
 /// What a failure leaves once blue is removed: the swap can only go forward.

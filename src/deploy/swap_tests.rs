@@ -29,10 +29,18 @@ async fn every_phase_succeeds_and_green_takes_blues_name() {
             plan.record.override_after
         );
         assert_eq!(
-            report.router_config_hint.is_some(),
+            report.router.is_some(),
             drains,
-            "only a real router gets a config hint"
+            "only a real router reports its server"
         );
+        if drains {
+            // What a reload reads back is the state after the swap.
+            let saved = rig.router.saved.lock().unwrap().clone();
+            assert_eq!(saved, Some(rig.router.servers()));
+            let router = report.router.unwrap();
+            assert!(router.server.starts_with("web 127.0.0.1:"), "{router:?}");
+            assert_eq!(router.state_file.as_deref(), Some("fake-state"));
+        }
     }
 }
 

@@ -75,12 +75,14 @@ pub fn plan(plan: &Plan) -> String {
             );
         }
         if let Some(g) = &plan.router_green {
+            let green_at = plan
+                .green_address
+                .as_deref()
+                .unwrap_or("<published address>");
             let _ = writeln!(
                 out,
-                "  green will be added as server {g} {}",
-                plan.green_address
-                    .as_deref()
-                    .unwrap_or("<published address>")
+                "  green will be added as server {g} {green_at}, then blue's server {} will point at it",
+                plan.router_blue.as_deref().unwrap_or("blue")
             );
         }
     }

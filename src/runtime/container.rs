@@ -37,6 +37,38 @@ pub struct CheckRun {
     pub output: String,
 }
 
+/// A container's healthcheck, runnable with `Runtime::exec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCommand {
+    pub argv: Vec<String>,
+    /// How long one run may take (the engine's default, 30 s, when unset).
+    pub timeout: std::time::Duration,
+}
+
+impl HealthCommand {
+    /// From the engine's `Test` list: `["CMD", args..]` or
+    /// `["CMD-SHELL", "cmd"]`; `NONE`, empty or inherited is `None`.
+    pub fn from_test(test: &[String], timeout_ns: Option<i64>) -> Option<HealthCommand> {
+        let argv = match test.split_first() {
+            Some((kind, args)) if kind == "CMD" && !args.is_empty() => args.to_vec(),
+            Some((kind, [cmd])) if kind == "CMD-SHELL" => {
+                vec!["/bin/sh".into(), "-c".into(), cmd.clone()]
+            }
+            _ => return None,
+        };
+        let timeout = match timeout_ns {
+            Some(ns) if ns > 0 => std::time::Duration::from_nanos(ns as u64),
+            _ => std::time::Duration::from_secs(30),
+        };
+        Some(HealthCommand { argv, timeout })
+    }
+
+    /// `wget -q -O /dev/null http://127.0.0.1:8080/health`, for messages.
+    pub fn display(&self) -> String {
+        self.argv.join(" ")
+    }
+}
+
 /// A volume or bind mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -92,6 +124,10 @@ pub struct Container {
     pub has_healthcheck: bool,
     #[serde(skip)]
     pub last_check: Option<CheckRun>,
+    /// The healthcheck as a command to exec (`CMD-SHELL x` becomes
+    /// `/bin/sh -c x`), with its own timeout; `None` without one.
+    #[serde(skip)]
+    pub healthcheck: Option<HealthCommand>,
     #[serde(skip)]
     pub mounts: Vec<Mount>,
     /// Live port bindings, sorted by container port.

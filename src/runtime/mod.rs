@@ -29,7 +29,8 @@ pub mod swarm;
 
 pub use compose_override::{OverrideError, OverrideFile};
 pub use container::{
-    CheckRun, CloneSpec, Container, Engine, FileIn, Health, Mount, NetworkAddress, Published, Usage,
+    CheckRun, CloneSpec, Container, Engine, FileIn, Health, HealthCommand, Mount, NetworkAddress,
+    Published, Usage,
 };
 pub use docker::DockerRuntime;
 pub use find::{Found, ServiceQuery, COMPOSE_PROJECT, COMPOSE_SERVICE, COMPOSE_WORKING_DIR};

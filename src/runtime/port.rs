@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::container::{CloneSpec, Container, Engine, FileIn, Usage};
+use super::container::{CheckRun, CloneSpec, Container, Engine, FileIn, Usage};
 use super::find::{select, Found, ServiceQuery, COMPOSE_SERVICE};
 use super::limits::{Limits, MemoryUsage};
 use super::DockerError;
@@ -77,6 +77,17 @@ pub trait Runtime: Send + Sync {
         dir: &str,
         file: FileIn<'_>,
     ) -> Result<(), DockerError>;
+
+    /// Runs `argv` inside a running container, as the engine runs its
+    /// healthcheck (the container's user and environment), and waits up to
+    /// `timeout`: the exit code and output. A run past `timeout` is a
+    /// failed run (exit -1), as for the engine's own healthcheck.
+    async fn exec(
+        &self,
+        container: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<CheckRun, DockerError>;
 
     /// One sample of CPU and memory, plus the OOM kills since `oom_since`
     /// when asked.

@@ -96,16 +96,38 @@ pub struct HaproxyServer {
 impl HaproxyServer {
     /// `servers`: (name, address) of the backend's config-file servers.
     pub fn start(servers: &[(&str, String)]) -> HaproxyServer {
+        HaproxyServer::start_with(servers, false)
+    }
+
+    /// As users run it for reloads: master-worker (`-W`, reloaded by
+    /// `kill -USR2`), reading `server-state` in its dir back on each start
+    /// (`server-state-file` + `load-server-state-from-file global`).
+    pub fn start_reloadable(servers: &[(&str, String)]) -> HaproxyServer {
+        HaproxyServer::start_with(servers, true)
+    }
+
+    fn start_with(servers: &[(&str, String)], reloadable: bool) -> HaproxyServer {
         let dir = tempfile::Builder::new()
             .prefix("tuner-haproxy-")
             .tempdir()
             .expect("temp dir");
         let frontend_port = super::free_port();
         let socket = dir.path().join("haproxy.sock");
+        let (state_global, state_defaults) = if reloadable {
+            (
+                format!(
+                    "    server-state-file {}\n",
+                    dir.path().join("server-state").display()
+                ),
+                "    load-server-state-from-file global\n",
+            )
+        } else {
+            (String::new(), "")
+        };
         let mut cfg = format!(
             "global\n    stats socket {} mode 600 level admin\n\
-             \x20   stats socket {}/operator.sock mode 600 level operator\n    maxconn 2000\n\
-             defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             \x20   stats socket {}/operator.sock mode 600 level operator\n    maxconn 2000\n{state_global}\
+             defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n{state_defaults}\
              frontend fe\n    bind 127.0.0.1:{frontend_port}\n    default_backend app\n\
              backend app\n    balance roundrobin\n    option httpchk GET /health\n\
              \x20   default-server check inter 500ms fastinter 100ms downinter 500ms rise 1 fall 2\n",
@@ -131,7 +153,11 @@ impl HaproxyServer {
             String::from_utf8_lossy(&check.stderr)
         );
         let log = std::fs::File::create(dir.path().join("haproxy.log")).expect("log file");
-        let child = Command::new(HAPROXY)
+        let mut command = Command::new(HAPROXY);
+        if reloadable {
+            command.arg("-W");
+        }
+        let child = command
             .arg("-db")
             .arg("-f")
             .arg(&cfg_path)
@@ -155,6 +181,29 @@ impl HaproxyServer {
 
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("haproxy.sock")
+    }
+
+    /// The `server-state-file` of a reloadable HAProxy.
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.path().join("server-state")
+    }
+
+    /// Reloads a reloadable HAProxy as users do (`kill -USR2` to the
+    /// master) and waits until the new worker has loaded its config.
+    pub fn reload(&mut self) {
+        let loaded = |log: &str| log.matches("Loading success").count();
+        let before = loaded(&self.log());
+        let pid = self.child.as_ref().expect("haproxy running").id();
+        let status = Command::new("kill")
+            .args(["-USR2", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -USR2 {pid} failed");
+        let done = super::wait_until(Duration::from_secs(20), || {
+            loaded(&self.log()) > before
+                && std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
+        });
+        assert!(done, "haproxy did not reload: {}", self.log());
     }
 
     /// A second socket at `level operator`, for permission errors.
@@ -187,7 +236,17 @@ impl HaproxyServer {
     /// Kills HAProxy now (also done on `Drop`).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // A master (`-W`) stops its workers on SIGTERM; SIGKILL could
+            // leave them listening.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let stopped = super::wait_until(Duration::from_secs(5), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if !stopped {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
     }

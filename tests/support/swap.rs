@@ -22,7 +22,7 @@ use super::haproxy::HaproxyServer;
 pub const IMAGE: &str = "tuner-test/haproxy-web:1";
 /// Checked on the image, so an image of that name built differently is
 /// rebuilt rather than used.
-const IMAGE_LABEL: &str = "tuner-test.haproxy-web=marker-health-8080";
+const IMAGE_LABEL: &str = "tuner-test.haproxy-web=marker-host-health-8080";
 /// Port httpd listens on inside the container.
 const INNER_PORT: u16 = 8080;
 
@@ -44,8 +44,9 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
 }
 
 /// Builds `tuner-test/haproxy-web:1` with `docker import` unless present: busybox
-/// httpd serving `/www`, writing `$MARKER` to `/www/id` at start, with a 1 s
-/// Docker HEALTHCHECK on `/health`.
+/// httpd serving `/www`, writing `$MARKER-<hostname>` to `/www/id` at start
+/// (a clone copies the env but gets its own hostname, its short id: see
+/// [`marker`]), with a 1 s Docker HEALTHCHECK on `/health`.
 pub fn ensure_image() {
     let (key, value) = IMAGE_LABEL.split_once('=').unwrap();
     let format = format!("{{{{index .Config.Labels \"{key}\"}}}}");
@@ -75,7 +76,7 @@ pub fn ensure_image() {
         .expect("run tar");
     assert!(status.success(), "tar of the web rootfs failed");
     let cmd = format!(
-        r#"CMD ["/bin/sh","-c","echo ${{MARKER:-web}} > /www/id && echo ok > /www/health && exec /bin/httpd -f -p {INNER_PORT} -h /www"]"#
+        r#"CMD ["/bin/sh","-c","echo ${{MARKER:-web}}-$(cat /etc/hostname) > /www/id && echo ok > /www/health && exec /bin/httpd -f -p {INNER_PORT} -h /www"]"#
     );
     let health = format!(
         r#"HEALTHCHECK --interval=1s --timeout=1s --retries=3 CMD ["/bin/wget","-q","-O","/dev/null","http://127.0.0.1:{INNER_PORT}/health"]"#
@@ -92,6 +93,14 @@ pub fn ensure_image() {
         IMAGE,
     ])
     .expect("docker import the web image");
+}
+
+/// What the container now called `name` answers on `/id`: its marker and
+/// its hostname (Docker's default, the short id), so blue and its clone
+/// green are told apart although green copies blue's environment.
+pub fn marker(name: &str, marker: &str) -> String {
+    let id = docker(&["inspect", "-f", "{{.Id}}", name]).expect("docker inspect id");
+    format!("{marker}-{}", &id[..12.min(id.len())])
 }
 
 /// One running web container.
@@ -192,6 +201,16 @@ pub struct TunerConfig {
 
 impl TunerConfig {
     pub fn haproxy(socket: &Path, backend: &str) -> TunerConfig {
+        TunerConfig::haproxy_with_state(socket, backend, None)
+    }
+
+    /// With `state_file`: tuner saves HAProxy's server state there after
+    /// each swap.
+    pub fn haproxy_with_state(
+        socket: &Path,
+        backend: &str,
+        state_file: Option<&Path>,
+    ) -> TunerConfig {
         let dir = tempfile::Builder::new()
             .prefix("tuner-test-deploy2-cfg-")
             .tempdir()
@@ -200,6 +219,10 @@ impl TunerConfig {
             "prometheus:\n  url: http://127.0.0.1:9\npostgres:\n  dsn: postgresql://postgres@127.0.0.1:1/app\nprofile: development\npaths:\n  state_dir: state\nmetrics:\n  io_wait:\n    query: up\n    unit: percent\n    window: 1m\nprofiles:\n  development:\n    io_wait: \"< 25%\"\ndeploy:\n  router:\n    kind: haproxy\n    haproxy:\n      socket: {}\n      backend: {backend}\n",
             socket.display()
         );
+        let text = match state_file {
+            Some(path) => format!("{text}      state_file: {}\n", path.display()),
+            None => text,
+        };
         std::fs::write(dir.path().join("tuner.yaml"), text).expect("write tuner.yaml");
         TunerConfig { dir }
     }
@@ -253,12 +276,12 @@ pub fn show(out: &std::process::Output) -> String {
 pub struct DeployRun {
     /// Wall time of the process.
     pub wall: Duration,
-    /// Start to blue removed, minus the drain (tuner's own clock).
-    pub swap_without_drain: Duration,
     pub drain: Duration,
     pub to_green: Duration,
-    /// Green's server name in HAProxy.
+    /// The standby server green was checked under in HAProxy.
     pub router_green: String,
+    /// The service's own server, which points at green afterwards.
+    pub router_blue: String,
     pub json: serde_json::Value,
 }
 
@@ -311,10 +334,13 @@ pub async fn tuner_deploy(
         .ok_or_else(|| format!("no drain phase in the report: {}", show()))?;
     Ok(DeployRun {
         wall,
-        swap_without_drain: secs(&result["swap_seconds_without_drain"]),
         drain,
         to_green: secs(&result["seconds_to_green"]),
         router_green: json["plan"]["router_green"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        router_blue: json["plan"]["router_blue"]
             .as_str()
             .unwrap_or_default()
             .to_string(),

@@ -35,12 +35,18 @@
 //! `promote(blue)`, `wait_healthy(blue)`, then `remove(green)`: never remove
 //! green first, or the backend has nobody serving.
 //!
-//! Runtime changes are not persistent: a reload or restart of HAProxy
-//! re-reads haproxy.cfg, where blue's old `server` line still is. The plan
-//! and the deploy's result print the line to put there instead.
+//! 7. `rehome`: blue's own server (the name haproxy.cfg gives the
+//!    service) is pointed at green (`set server ... addr ... port ...`),
+//!    made ready, and the standby green was checked under is deleted: the
+//!    service keeps one server name across deploys.
+//! 8. `save_state`: `show servers state` is written to `state_file`, which
+//!    HAProxy reads back on a reload (`load-server-state-from-file`), so a
+//!    reload after a deploy keeps routing to the new container (see
+//!    `state.rs` for what HAProxy restores).
 
 mod api;
 mod stat;
+mod state;
 mod swap;
 mod wait;
 

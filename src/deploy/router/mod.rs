@@ -39,6 +39,9 @@ pub struct Preflight {
     /// What was checked and found fine.
     pub checked: String,
     pub servers: Vec<ServerView>,
+    /// Where the router's running state is saved for its next reload
+    /// (HAProxy's server-state file), when configured.
+    pub state_file: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,21 @@ pub trait Router: Send + Sync {
     async fn drain(&self, blue: &Backend, timeout: Duration) -> Result<(), RouterError>;
     /// Forget `blue` once it is drained.
     async fn retire(&self, blue: &Backend) -> Result<(), RouterError>;
+    /// Once blue's container is gone: give blue's server (`slot`: the
+    /// service's name in the router's own config, with green's address)
+    /// green's traffic, then forget the `standby` server green was checked
+    /// and promoted under. The service keeps one stable server name across
+    /// deploys, which is what a reload of the router finds again. Routers
+    /// without servers do nothing.
+    async fn rehome(&self, _slot: &Backend, _standby: &Backend) -> Result<(), RouterError> {
+        Ok(())
+    }
+    /// Writes the router's running state where the router reads it back when
+    /// it reloads; the path written, or `None` when the router keeps no such
+    /// state or none is configured.
+    async fn save_state(&self) -> Result<Option<String>, RouterError> {
+        Ok(None)
+    }
     /// Undo `add_standby`/`promote` for a green that will not be kept.
     async fn remove(&self, green: &Backend) -> Result<(), RouterError>;
 }

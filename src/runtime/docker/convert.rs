@@ -9,7 +9,9 @@ use bollard::models::{
 use chrono::{DateTime, Utc};
 
 use crate::config::units::{cpus_to_nano, nano_to_cpus};
-use crate::runtime::container::{CheckRun, Container, Health, Mount, NetworkAddress, Published};
+use crate::runtime::container::{
+    CheckRun, Container, Health, HealthCommand, Mount, NetworkAddress, Published,
+};
 use crate::runtime::find::Found;
 use crate::runtime::limits::{quota_for, CpuKnob, Limits, MemoryUsage, DEFAULT_CPU_PERIOD};
 use crate::runtime::Usage;
@@ -35,6 +37,9 @@ pub fn container(c: &ContainerInspectResponse) -> Container {
         .and_then(|c| c.healthcheck.as_ref())
         .and_then(|h| h.test.as_ref())
         .is_some_and(|t| !t.is_empty() && t[0] != "NONE");
+    let healthcheck = config
+        .and_then(|c| c.healthcheck.as_ref())
+        .and_then(|h| HealthCommand::from_test(h.test.as_deref()?, h.timeout));
     let settings = c.network_settings.as_ref();
     let mut published: Vec<Published> = settings
         .and_then(|n| n.ports.as_ref())
@@ -85,6 +90,7 @@ pub fn container(c: &ContainerInspectResponse) -> Container {
         oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
         has_healthcheck,
         last_check,
+        healthcheck,
         mounts: c
             .mounts
             .iter()

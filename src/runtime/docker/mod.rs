@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::NetworkConnectRequest;
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, ListContainersOptions, RemoveContainerOptions,
@@ -20,7 +21,7 @@ use bollard::Docker;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use super::container::{CloneSpec, Container, Engine, FileIn, Usage};
+use super::container::{CheckRun, CloneSpec, Container, Engine, FileIn, Usage};
 use super::find::Found;
 use super::limits::Limits;
 use super::port::Runtime;
@@ -280,6 +281,48 @@ impl Runtime for DockerRuntime {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(api("remove container", container)(e)),
+        }
+    }
+
+    async fn exec(
+        &self,
+        container: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<CheckRun, DockerError> {
+        let failed = api("run a command in container", container);
+        let create = CreateExecOptions {
+            cmd: Some(argv.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let run = async {
+            let id = self.docker.create_exec(container, create).await?.id;
+            let mut output = String::new();
+            if let StartExecResults::Attached {
+                output: mut out, ..
+            } = self.docker.start_exec(&id, None).await?
+            {
+                while let Some(chunk) = out.next().await {
+                    // Docker keeps the first 4 KiB of a healthcheck's output.
+                    if output.len() < 4096 {
+                        output.push_str(&chunk?.to_string());
+                    }
+                }
+            }
+            let done = self.docker.inspect_exec(&id).await?;
+            Ok::<_, bollard::errors::Error>(CheckRun {
+                exit_code: done.exit_code.unwrap_or(-1),
+                output,
+            })
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(result) => result.map_err(failed),
+            Err(_) => Ok(CheckRun {
+                exit_code: -1,
+                output: format!("timed out after {timeout:?}"),
+            }),
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::container::{CloneSpec, Container, Engine, FileIn, Health};
+use super::container::{CheckRun, CloneSpec, Container, Engine, FileIn, Health};
 use super::find::Found;
 use super::limits::Limits;
 use super::port::Runtime;
@@ -338,6 +338,34 @@ impl Runtime for FakeRuntime {
         c.files
             .insert(format!("{dir}/{}", file.name), file.contents.to_vec());
         Ok(())
+    }
+
+    async fn exec(
+        &self,
+        container: &str,
+        argv: &[String],
+        _timeout: Duration,
+    ) -> Result<CheckRun, DockerError> {
+        self.enter(Op::Exec, container)?;
+        let mut w = self.world();
+        let c = w.get(Op::Exec, container)?;
+        if !c.running {
+            return Err(engine_error(
+                Op::Exec,
+                container,
+                409,
+                &format!("Container {container} is not running"),
+            ));
+        }
+        c.execs.push(argv.to_vec());
+        let exit_code = c
+            .exec_script
+            .pop_front()
+            .unwrap_or(if c.health == Health::Healthy { 0 } else { 1 });
+        Ok(CheckRun {
+            exit_code,
+            output: if exit_code == 0 { "ok" } else { "not ready" }.into(),
+        })
     }
 
     async fn usage(

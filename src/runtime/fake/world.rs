@@ -23,6 +23,7 @@ pub enum Op {
     Restart,
     CopyIn,
     Usage,
+    Exec,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +46,11 @@ pub struct FakeContainer {
     pub restarts: u32,
     /// `dir/name` -> contents, from `copy_in`.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Exit codes the next runs of its healthcheck through `exec` return,
+    /// one each; once empty, 0 while healthy, else 1.
+    pub exec_script: VecDeque<i64>,
+    /// Commands run through `exec`.
+    pub execs: Vec<Vec<String>>,
 }
 
 impl FakeContainer {
@@ -77,6 +83,8 @@ impl FakeContainer {
             },
             restarts: 0,
             files: BTreeMap::new(),
+            exec_script: VecDeque::new(),
+            execs: Vec::new(),
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct World {
     pub containers: BTreeMap<String, FakeContainer>,
     /// Health a container goes through after each start (clones included).
     pub start_health: Vec<Health>,
+    /// Exit codes its healthcheck gives through `exec` after each start.
+    pub start_exec: Vec<i64>,
     pub cpus: i64,
     pub calls: Vec<(Op, String)>,
     pub(super) next_id: u64,
@@ -112,6 +122,7 @@ impl Default for World {
         World {
             containers: BTreeMap::new(),
             start_health: vec![Health::Starting, Health::Healthy],
+            start_exec: Vec::new(),
             cpus: 2,
             calls: Vec::new(),
             next_id: 1,
@@ -176,12 +187,14 @@ impl World {
 
     pub(super) fn started(&mut self, id: &str) {
         let script: VecDeque<Health> = self.start_health.iter().copied().collect();
+        let execs: VecDeque<i64> = self.start_exec.iter().copied().collect();
         if let Some(c) = self.containers.get_mut(id) {
             c.running = true;
             c.state = "running".into();
             if c.has_healthcheck {
                 c.health = Health::Starting;
                 c.health_script = script;
+                c.exec_script = execs;
             }
         }
     }
@@ -251,6 +264,7 @@ fn op_name(op: Op) -> &'static str {
         Op::Restart => "restart container",
         Op::CopyIn => "copy a file into container",
         Op::Usage => "read stats of container",
+        Op::Exec => "run a command in container",
     }
 }
 
@@ -286,6 +300,10 @@ impl FakeContainer {
             oom_killed: false,
             has_healthcheck: c.has_healthcheck,
             last_check: None,
+            healthcheck: c.has_healthcheck.then(|| crate::runtime::HealthCommand {
+                argv: vec!["/bin/check".into()],
+                timeout: std::time::Duration::from_secs(1),
+            }),
             mounts: Vec::new(),
             published: vec![Published {
                 port: "8080/tcp".into(),

@@ -54,6 +54,11 @@ impl Router for HaproxyRouter {
                     weight: s.weight,
                 })
                 .collect(),
+            state_file: self
+                .config
+                .state_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
         }))
     }
 
@@ -168,6 +173,14 @@ impl Router for HaproxyRouter {
             tracing::info!(%slot, "deleted from the backend");
         }
         Ok(())
+    }
+
+    async fn rehome(&self, slot: &Backend, standby: &Backend) -> Result<(), RouterError> {
+        self.rehome_slot(slot, standby).await
+    }
+
+    async fn save_state(&self) -> Result<Option<String>, RouterError> {
+        self.write_state().await
     }
 
     async fn remove(&self, green: &Backend) -> Result<(), RouterError> {
