@@ -124,6 +124,10 @@ impl Router for FakeRouter {
         self.drains
     }
 
+    fn checks_green(&self) -> bool {
+        true
+    }
+
     async fn add_standby(&self, green: &Backend) -> Result<(), RouterError> {
         let mut s = self.enter("add_standby")?;
         s.insert(

@@ -8,6 +8,10 @@
 //! command is also run through `Runtime::exec` every [`EXEC_INTERVAL`]:
 //! its first pass proves exactly what Docker's would, only sooner, and
 //! whichever comes first (that pass, or Docker's `healthy`) lets green on.
+//! Only when a router checks green itself before it gets traffic: with no
+//! router, what routes to the service may go by Docker's status alone
+//! (Traefik, Docker's DNS, Compose's `service_healthy`), so Docker's
+//! `healthy` is awaited.
 
 use std::time::Duration;
 
@@ -88,11 +92,13 @@ impl std::fmt::Display for NotReady {
 }
 
 /// Polls until green is ready, reporting the wait as an event, and gives
-/// up after `timeout`.
+/// up after `timeout`. `early`: a pass of green's healthcheck run through
+/// `exec` counts before Docker's own status does (see the module doc).
 pub async fn wait_ready(
     runtime: &dyn Runtime,
     green: &str,
     probe: &Probe,
+    early: bool,
     timeout: Duration,
     interval: Duration,
     events: &dyn Events,
@@ -128,7 +134,7 @@ pub async fn wait_ready(
                     h => last = format!("Docker says {h}"),
                 }
                 match &live.healthcheck {
-                    Some(check) if runs < MAX_EXEC_RUNS => {
+                    Some(check) if early && runs < MAX_EXEC_RUNS => {
                         runs += 1;
                         let budget = check
                             .timeout
@@ -283,6 +289,7 @@ mod tests {
             &rt,
             &id,
             &Probe::Docker,
+            true,
             timeout,
             every,
             &crate::journal::Silent,
@@ -307,6 +314,7 @@ mod tests {
             &rt,
             &other,
             &Probe::Docker,
+            true,
             Duration::from_secs(2),
             every,
             &crate::journal::Silent,
@@ -324,5 +332,33 @@ mod tests {
             err.contains(&format!("{runs} runs of its healthcheck")),
             "{err}"
         );
+    }
+
+    /// Without a router that checks green itself, Docker's own `healthy`
+    /// is what counts: a pass through `exec` would let blue leave while
+    /// Traefik or Docker's DNS still skip green as `starting`.
+    #[tokio::test(start_paused = true)]
+    async fn without_a_router_checking_green_docker_status_is_awaited() {
+        use crate::runtime::fake::FakeRuntime;
+        let rt = FakeRuntime::new();
+        let mut c = FakeContainer::serving("green", &[]);
+        c.running = false;
+        c.state = "created".into();
+        let id = rt.add(c);
+        rt.world().start_health = vec![Health::Starting, Health::Starting, Health::Healthy];
+        rt.world().start_exec = vec![0; 1000];
+        rt.start(&id).await.unwrap();
+        wait_ready(
+            &rt,
+            &id,
+            &Probe::Docker,
+            false,
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+            &crate::journal::Silent,
+        )
+        .await
+        .unwrap();
+        assert!(rt.get(&id).unwrap().execs.is_empty(), "no exec proof");
     }
 }

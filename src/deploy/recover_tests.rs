@@ -77,7 +77,15 @@ async fn recovery_reports_its_waits_for_health_the_router_and_the_drain() {
             let has = |part: &str| waits.iter().any(|w| w.contains(part));
             if outcome == Outcome::Completed {
                 assert!(has("until green"), "{context}");
-                assert_eq!(has("draining blue"), drains, "{context}");
+                // Blue is drained only by a router that drains, and only
+                // while its container is left: before `stop-blue` it always
+                // is; within it, the crash may fall before or after the
+                // removal.
+                if !drains {
+                    assert!(!has("draining blue"), "{context}");
+                } else if last < Some(Phase::StopBlue) {
+                    assert!(has("draining blue"), "{context}");
+                }
             } else {
                 assert!(has(" sees blue "), "{context}");
             }

@@ -176,6 +176,7 @@ impl Swap<'_> {
             self.runtime,
             &id,
             probe,
+            self.router.checks_green(),
             self.timings.health_timeout,
             self.timings.health_interval,
             self.events,

@@ -79,6 +79,14 @@ pub trait Router: Send + Sync {
     fn drains(&self) -> bool {
         false
     }
+    /// Whether the router checks green itself before it sends it traffic
+    /// (`wait_healthy` waits for its own checks). If not, whatever routes
+    /// to the service (Docker's DNS, Traefik, Compose's `service_healthy`)
+    /// may go by Docker's health status alone, so blue must not leave
+    /// before Docker itself says green is `healthy`.
+    fn checks_green(&self) -> bool {
+        false
+    }
     /// Checks, before anything changes, that the router can do a swap;
     /// `None` when there is nothing to check.
     async fn preflight(&self) -> Result<Option<Preflight>, RouterError> {

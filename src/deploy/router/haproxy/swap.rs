@@ -36,6 +36,10 @@ impl Router for HaproxyRouter {
         true
     }
 
+    fn checks_green(&self) -> bool {
+        true
+    }
+
     async fn preflight(&self) -> Result<Option<Preflight>, RouterError> {
         let servers = HaproxyRouter::preflight(self).await?;
         Ok(Some(Preflight {
