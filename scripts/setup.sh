@@ -55,14 +55,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
     $SUDO chmod +x "$policy"
   fi
+  daemons="prometheus prometheus-postgres-exporter prometheus-node-exporter haproxy"
+  # Processes of those names that run already (a user's, a test's, a container's) are not ours.
+  running_before=" $(for svc in $daemons; do pgrep -x "$svc" || true; done | tr '\n' ' ') "
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ $had_policy -eq 0 ]; then $SUDO rm -f "$policy"; fi
-  # Debian's packages may still have started daemons through their init scripts; stop those
-  # that are ours to stop so they never squat on the ports our tests and demo use.
-  for svc in prometheus prometheus-postgres-exporter prometheus-node-exporter haproxy; do
-    $SUDO pkill -x "$svc" 2>/dev/null || true
+  # Debian's packages may still have started daemons through their init scripts (an existing
+  # policy-rc.d may allow it); stop only those the install started, so they never squat on the
+  # ports our tests and demo use.
+  for svc in $daemons; do
+    for pid in $(pgrep -x "$svc" || true); do
+      case "$running_before" in *" $pid "*) ;; *) $SUDO kill "$pid" 2>/dev/null || true ;; esac
+    done
   done
 else
   echo "setup: all packages present"
