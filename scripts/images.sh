@@ -12,6 +12,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Where cargo puts its builds (CARGO_TARGET_DIR when the user set one).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 SELF="$ROOT/scripts/images.sh"
 BUILD="$ROOT/build/images"
 ALL=(web postgres postgres-exporter node-exporter prometheus alertmanager webhook loadgen haproxy)
@@ -49,7 +51,7 @@ paths_of() {
     node-exporter) echo /usr/bin/prometheus-node-exporter ;;
     prometheus) echo /usr/bin/prometheus; echo /usr/bin/promtool ;;
     alertmanager) echo /usr/bin/prometheus-alertmanager; echo /usr/share/prometheus/alertmanager ;;
-    loadgen) echo "$ROOT/target/release/examples/loadgen" ;;
+    loadgen) echo "$TARGET_DIR/release/examples/loadgen" ;;
     haproxy) echo /usr/sbin/haproxy ;;
     *) die "unknown image '$1' (known: ${ALL[*]})" ;;
   esac
@@ -158,7 +160,7 @@ customise() {
       ;;
     loadgen)
       mkdir -p "$root/usr/local/bin"
-      install -m 0755 "$ROOT/target/release/examples/loadgen" "$root/usr/local/bin/loadgen"
+      install -m 0755 "$TARGET_DIR/release/examples/loadgen" "$root/usr/local/bin/loadgen"
       ;;
   esac
 }
@@ -172,7 +174,7 @@ assemble() {
   # tar -h dereferences the usr-merge symlinks (/lib -> usr/lib); `cp --parents`
   # fails on them here and leaves 0700 parent directories.
   # The loadgen binary is installed by customise(), not at its build path.
-  sed 's#^/##' "$list" | { grep -vxF "${ROOT#/}/target/release/examples/loadgen" || true; } >"$dir/files.rel"
+  sed 's#^/##' "$list" | { grep -vxF "${TARGET_DIR#/}/release/examples/loadgen" || true; } >"$dir/files.rel"
   if [ -s "$dir/files.rel" ]; then
     tar -C / -chf - --exclude=usr/share/postgresql/15/man -T "$dir/files.rel" | tar -xf - -C "$root"
   fi
