@@ -28,6 +28,16 @@ pub fn for_sla(verdict: crate::metrics::Verdict) -> u8 {
     }
 }
 
+/// How a tune run ended, as an exit code: its last SLA reading's code (so a
+/// dry run exits as `status` would on the same reading), 1 when interrupted
+/// or when the SLA could not be read again after the last cycle.
+pub fn for_tune(report: &crate::tune::RunReport) -> u8 {
+    match (report.outcome, &report.sla) {
+        (crate::tune::Outcome::Interrupted, _) | (_, None) => FAILURE,
+        (_, Some(sla)) => for_sla(sla.verdict),
+    }
+}
+
 /// A budget check as an exit code: 3 when an objective fails, 0 otherwise
 /// (warnings do not fail a CI gate).
 pub fn for_check(verdict: crate::gate::State) -> u8 {

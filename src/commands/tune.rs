@@ -204,7 +204,7 @@ pub async fn run(
         OutputFormat::Json => crate::output::print_json(&report)?,
         OutputFormat::Table => crate::output::emit_raw(&render::run_human(config, &report))?,
     }
-    Ok(report.exit_code())
+    Ok(crate::exit::for_tune(&report))
 }
 
 #[cfg(test)]

@@ -78,19 +78,6 @@ pub struct DryRunPlan {
     pub skipped: Vec<Skipped>,
 }
 
-impl RunReport {
-    /// How the run ended, as an exit code: its last SLA reading's code (so
-    /// a dry run exits as `status` would on the same reading), 1 when
-    /// interrupted or when the SLA could not be read again after the last
-    /// cycle.
-    pub fn exit_code(&self) -> u8 {
-        match (self.outcome, &self.sla) {
-            (Outcome::Interrupted, _) | (_, None) => crate::exit::FAILURE,
-            (_, Some(sla)) => crate::exit::for_sla(sla.verdict),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub outcome: Outcome,

@@ -10,7 +10,7 @@ async fn sla_met_stops_at_once_with_exit_0_and_no_change() {
     let obs = w.observer(|_| metrics(50.0, 100.0));
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::SlaMet);
-    assert_eq!(report.exit_code(), 0);
+    assert_eq!(crate::exit::for_tune(&report), 0);
     assert!(report.cycles.is_empty());
     assert!(w.backend.writes().is_empty(), "{:?}", w.backend.calls());
     assert!(!w.path("backups").exists());
@@ -157,7 +157,7 @@ async fn a_lever_that_raises_the_goal_is_rolled_back() {
     assert!(!report.cycles[0].kept);
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert_eq!(report.outcome, Outcome::StillViolated);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -274,7 +274,7 @@ async fn dry_run_plans_without_changing_anything() {
     let report = w.tune(&obs, 5, true, &mut shutdown).await.unwrap();
     assert_eq!(report.outcome, Outcome::DryRun);
     // The reading it planned from is violated: exit 3, as `status` would.
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
     let plan = report.dry_run.unwrap();
     assert_eq!(plan.assignment, "max_wal_size=4GB");
     assert_eq!(
@@ -315,7 +315,7 @@ async fn still_violated_after_max_cycles_exits_3() {
         .iter()
         .all(|c| c.verdict == Some(Verdict::NoEffect)));
     assert_eq!(report.outcome, Outcome::StillViolated);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
     // Everything put back.
     assert_eq!(w.backend.value("max_wal_size").as_deref(), Some("1GB"));
     assert_eq!(
@@ -332,7 +332,7 @@ async fn no_lever_left_exits_3() {
     // max_wal_size, checkpoint_timeout, then the two restart levers, then nothing.
     assert_eq!(report.cycles.len(), 4);
     assert_eq!(report.outcome, Outcome::NoLever);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
     // Why each lever was passed over reaches the user.
     assert!(
         report

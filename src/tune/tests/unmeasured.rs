@@ -21,7 +21,7 @@ async fn an_objective_without_data_is_named_but_does_not_fail_a_met_sla() {
     let obs = w.observer(|_| latency_unmeasured(50.0));
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::SlaMet, "{}", report.message);
-    assert_eq!(report.exit_code(), 0);
+    assert_eq!(crate::exit::for_tune(&report), 0);
     assert_eq!(
         report.message,
         "SLA met by every measured objective; not measured: p95_write_latency (no data)"
@@ -42,7 +42,7 @@ async fn with_nothing_measured_the_sla_is_never_called_met() {
     });
     let report = w.run(&obs, 5).await;
     assert_eq!(report.outcome, Outcome::Unmeasured);
-    assert_eq!(report.exit_code(), 1);
+    assert_eq!(crate::exit::for_tune(&report), 1);
     assert!(
         report.message.starts_with(
             "cannot tell whether the SLA holds: no objective could be measured: p95_write_latency (no data), wal_rate (no data)"
@@ -86,7 +86,7 @@ async fn a_violated_objective_is_tuned_while_another_has_no_data() {
     let obs = w.observer(|_| latency_unmeasured(150.0));
     let report = w.run(&obs, 10).await;
     assert_eq!(report.outcome, Outcome::NoLever);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
     assert!(
         report
             .message

@@ -250,7 +250,7 @@ async fn a_rollback_in_the_last_cycle_leaves_the_sla_read_over_the_window_before
     assert_eq!(report.cycles.len(), 2);
     assert!(!report.cycles[1].kept);
     assert_eq!(report.outcome, Outcome::StillViolated, "{}", report.message);
-    assert_eq!(report.exit_code(), 3);
+    assert_eq!(crate::exit::for_tune(&report), 3);
 }
 
 /// zstd first, lz4 as its fallback: two levers on one setting.
